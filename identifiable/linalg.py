@@ -1,0 +1,245 @@
+"""Input conversion and validation shared by every module: exact versus float matrices.
+
+The library answers exactly when the inputs are exact. This module decides which case an input is
+in and converts it, with a clear error at the API boundary (naming the argument) otherwise:
+
+* **exact**: Python ``int``, :class:`fractions.Fraction`, sympy numbers (``Rational``,
+  ``sqrt(2)``, ...), numpy integer arrays, sympy matrices without floats. Converted to an
+  immutable sympy matrix.
+* **float**: anything holding a Python/numpy/sympy float. Converted to a ``float64`` numpy array
+  and checked to be finite.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Union
+
+import numpy as np
+import sympy as sp
+
+Matrix = Union[sp.ImmutableMatrix, np.ndarray]
+
+__all__ = [
+    "Matrix",
+    "as_matrix",
+    "as_vector",
+    "is_exact",
+    "default_tol",
+    "to_numpy",
+    "to_sympy",
+    "exact_scalar",
+    "is_zero_entry",
+    "exact_inverse",
+]
+
+#: relative tolerance used for float64 inputs unless the caller passes one
+FLOAT64_RTOL = 1e-9
+FLOAT32_RTOL = 1e-5
+
+
+def _scalar_kind(v: Any, name: str) -> str:
+    """'exact', 'float' or raise TypeError."""
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name}: booleans are not numbers here")
+    if isinstance(v, (int, np.integer, Fraction)):
+        return "exact"
+    if isinstance(v, (float, np.floating)):
+        return "float"
+    if isinstance(v, (complex, np.complexfloating)):
+        raise TypeError(f"{name}: complex entries are not supported (real matrices only)")
+    if isinstance(v, sp.Basic):
+        v = sp.sympify(v)
+        if v.free_symbols:
+            return "symbolic"
+        if v.has(sp.Float):
+            return "float"
+        if v.is_real is False or v.has(sp.I):
+            raise TypeError(f"{name}: entry {v} is not real")
+        if v.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+            raise ValueError(f"{name}: entry {v} is not finite")
+        return "exact"
+    raise TypeError(f"{name}: entry {v!r} of type {type(v).__name__} is not a number")
+
+
+def _as_exact_entry(v: Any) -> sp.Expr:
+    if isinstance(v, Fraction):
+        return sp.Rational(v.numerator, v.denominator)
+    if isinstance(v, (int, np.integer)):
+        return sp.Integer(int(v))
+    return sp.sympify(v)
+
+
+def exact_scalar(v: Any, name: str = "value") -> sp.Expr:
+    """Convert an exact scalar (int, Fraction, sympy number) to sympy, else raise TypeError."""
+    kind = _scalar_kind(v, name)
+    if kind != "exact":
+        raise TypeError(f"{name}: expected an exact number, got {v!r}")
+    return _as_exact_entry(v)
+
+
+def as_matrix(
+    value: Any,
+    name: str,
+    *,
+    shape: tuple[int | None, int | None] | None = None,
+    square: bool = False,
+    allow_symbols: bool = False,
+    exact: bool | None = None,
+) -> Matrix:
+    """Convert ``value`` into an exact sympy matrix or a finite float64 numpy array.
+
+    Parameters
+    ----------
+    value:
+        Nested lists, numpy array or sympy matrix.
+    name:
+        The argument's name, used in error messages.
+    shape:
+        Expected ``(rows, cols)``; ``None`` in a slot means any.
+    square:
+        Require a square matrix.
+    allow_symbols:
+        Accept sympy symbols in entries (the result is then a sympy matrix).
+    exact:
+        Force the result type: ``True`` demands exact input, ``False`` converts to float.
+    """
+    if isinstance(value, sp.MatrixBase):
+        rows, cols = value.shape
+        entries = list(value)
+    else:
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            arr = value
+            if arr.dtype.kind == "b":
+                raise TypeError(f"{name}: boolean arrays are not matrices of numbers")
+            if arr.dtype.kind == "c":
+                raise TypeError(f"{name}: complex matrices are not supported")
+            if arr.dtype.kind not in "iuf":
+                raise TypeError(f"{name}: dtype {arr.dtype} is not numeric")
+        else:
+            try:
+                arr = np.array(value, dtype=object)
+            except Exception as exc:  # ragged input and the like
+                raise ValueError(f"{name}: cannot be read as a matrix ({exc})") from None
+        if arr.ndim == 1 and arr.size > 0 and shape is None and not square:
+            raise ValueError(f"{name}: expected a 2-d matrix, got a 1-d array of length "
+                             f"{arr.shape[0]}")
+        if arr.ndim != 2:
+            raise ValueError(f"{name}: expected a 2-d matrix, got an array of shape {arr.shape}")
+        rows, cols = arr.shape
+        if arr.dtype.kind in "iu":
+            entries = None
+            kinds = {"exact"}
+        elif arr.dtype.kind == "f":
+            entries = None
+            kinds = {"float"}
+        else:
+            entries = list(arr.ravel())
+    if rows == 0 or cols == 0:
+        raise ValueError(f"{name}: empty matrix of shape ({rows}, {cols})")
+    if square and rows != cols:
+        raise ValueError(f"{name}: expected a square matrix, got shape ({rows}, {cols})")
+    if shape is not None:
+        er, ec = shape
+        if (er is not None and rows != er) or (ec is not None and cols != ec):
+            want = f"({'any' if er is None else er}, {'any' if ec is None else ec})"
+            raise ValueError(f"{name}: expected shape {want}, got ({rows}, {cols})")
+
+    if entries is not None:
+        kinds = {_scalar_kind(v, name) for v in entries}
+    if "symbolic" in kinds and not allow_symbols:
+        raise TypeError(f"{name}: symbolic entries are not allowed here")
+    if "symbolic" in kinds or (("float" not in kinds) and exact is not False):
+        if exact is False:
+            raise TypeError(f"{name}: cannot convert symbolic entries to floats")
+        if entries is None:
+            out = sp.ImmutableMatrix(rows, cols, [sp.Integer(int(v)) for v in arr.ravel()])
+        else:
+            out = sp.ImmutableMatrix(rows, cols, [_as_exact_entry(v) for v in entries])
+        return out
+    if exact is True:
+        raise TypeError(f"{name}: expected exact entries (int, Fraction, sympy Rational), "
+                        "got floats")
+    if entries is None:
+        out_f = np.asarray(arr, dtype=np.float64)
+    else:
+        out_f = np.array([float(v) for v in entries], dtype=np.float64).reshape(rows, cols)
+    if not np.all(np.isfinite(out_f)):
+        bad = np.argwhere(~np.isfinite(out_f))[0]
+        raise ValueError(f"{name}: entry {tuple(int(i) for i in bad)} is not finite "
+                         f"({out_f[tuple(bad)]})")
+    return out_f
+
+
+def as_vector(value: Any, name: str, *, length: int | None = None,
+              allow_symbols: bool = False, exact: bool | None = None) -> Matrix:
+    """Convert a vector to a column matrix (``n x 1``), exact or float as in :func:`as_matrix`."""
+    if isinstance(value, sp.MatrixBase):
+        if 1 not in value.shape:
+            raise ValueError(f"{name}: expected a vector, got shape {value.shape}")
+        value = list(value)
+    arr = value if isinstance(value, np.ndarray) else None
+    if arr is None:
+        try:
+            arr = np.array(value, dtype=object)
+        except Exception as exc:
+            raise ValueError(f"{name}: cannot be read as a vector ({exc})") from None
+    if arr.ndim == 2 and 1 in arr.shape:
+        arr = arr.reshape(-1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-d vector, got shape {arr.shape}")
+    if length is not None and arr.shape[0] != length:
+        raise ValueError(f"{name}: expected length {length}, got {arr.shape[0]}")
+    return as_matrix(arr.reshape(-1, 1), name, allow_symbols=allow_symbols, exact=exact)
+
+
+def is_exact(M: Any) -> bool:
+    """True for sympy matrices (exact or symbolic), False for numpy arrays."""
+    return isinstance(M, sp.MatrixBase)
+
+
+def to_numpy(M: Any) -> np.ndarray:
+    """Float64 view of an exact or float matrix."""
+    if isinstance(M, sp.MatrixBase):
+        return np.array(M.evalf(17).tolist(), dtype=np.float64)
+    return np.asarray(M, dtype=np.float64)
+
+
+def to_sympy(M: np.ndarray | sp.MatrixBase) -> sp.ImmutableMatrix:
+    """Exact sympy copy (floats are kept as sympy Floats)."""
+    if isinstance(M, sp.MatrixBase):
+        return sp.ImmutableMatrix(M)
+    return sp.ImmutableMatrix(np.asarray(M).tolist())
+
+
+def default_tol(*arrays: np.ndarray, rtol: float | None = None) -> float:
+    """Absolute tolerance for float comparisons: ``rtol * max(1, max |entry|)``."""
+    if rtol is None:
+        rtol = FLOAT32_RTOL if any(
+            isinstance(a, np.ndarray) and a.dtype == np.float32 for a in arrays
+        ) else FLOAT64_RTOL
+    scale = 1.0
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.size:
+            scale = max(scale, float(np.max(np.abs(a))))
+    return rtol * scale
+
+
+def is_zero_entry(v: Any, tol: float | None) -> bool:
+    """Exact zero test (tol None) or ``|v| <= tol``."""
+    if tol is None:
+        v = sp.sympify(v)
+        if v.is_zero is None:
+            return sp.simplify(v) == 0
+        return bool(v.is_zero)
+    return abs(float(v)) <= tol
+
+
+def exact_inverse(M: sp.MatrixBase, name: str) -> sp.ImmutableMatrix:
+    """Exact inverse via sympy's domain matrices, or ValueError naming ``name`` if singular."""
+    from sympy.polys.matrices import DomainMatrix
+
+    dm = DomainMatrix.from_Matrix(sp.Matrix(M))
+    if dm.rank() < M.shape[0]:
+        raise ValueError(f"{name}: matrix is singular (rank {dm.rank()} < {M.shape[0]})")
+    return sp.ImmutableMatrix(dm.to_field().inv().to_Matrix())
