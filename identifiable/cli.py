@@ -1,0 +1,124 @@
+"""The ``identifiable`` command line (DESIGN.md, "The command line").
+
+::
+
+    identifiable verify [--json FILE] [--only ID ...] [--claims DIR]
+    identifiable experiment NAME [options]      (see ``identifiable experiment --help``)
+    identifiable measure CHECKPOINT [options]
+
+``verify`` exits with status 1 when any claim's status differs from the status the paper
+predicts (or a check crashed), 0 otherwise. The torch commands are imported lazily, so
+``verify`` works without torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from identifiable.io import write_json_atomic
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from identifiable.claims import load_claims, run_claims
+
+    claims = load_claims(args.claims)
+    widths = {"id": max([len(c.id) for c in claims] + [2]), "source": 22, "statement": 58,
+              "method": 26}
+    header = (f"{'id':<{widths['id']}} | {'source':<{widths['source']}} | "
+              f"{'statement':<{widths['statement']}} | {'method':<{widths['method']}} | "
+              f"{'status':<9} | {'seconds':>7}")
+    print(header)
+    print("-" * len(header))
+
+    def cut(text: str, n: int) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= n else text[: n - 1] + "~"
+
+    def show(res) -> None:
+        mark = "" if res.ok else f"  <-- expected {res.claim.expected}"
+        print(f"{res.claim.id:<{widths['id']}} | {cut(res.claim.source, widths['source']):<{widths['source']}} | "
+              f"{cut(res.claim.statement, widths['statement']):<{widths['statement']}} | "
+              f"{cut(res.claim.method, widths['method']):<{widths['method']}} | "
+              f"{res.status:<9} | {res.seconds:7.2f}{mark}", flush=True)
+        if args.verbose and res.verdict is not None:
+            print(textwrap.indent(repr(res.verdict), "    "))
+        if res.error:
+            print(textwrap.indent(res.error, "    "), file=sys.stderr)
+
+    try:
+        results = run_claims(claims, args.only, progress=show)
+    except ValueError as exc:
+        print(f"identifiable verify: {exc}", file=sys.stderr)
+        return 2
+    bad = [r for r in results if not r.ok]
+    total = sum(r.seconds for r in results)
+    print("-" * len(header))
+    print(f"{len(results) - len(bad)} of {len(results)} claims at their expected status "
+          f"({total:.1f} s)")
+    if args.json:
+        write_json_atomic(args.json, [r.to_dict() for r in results])
+    return 1 if bad else 0
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="run every claim in proofs/ and print a table")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--only", nargs="+", metavar="ID", help="run only these claim ids")
+    p.add_argument("--claims", metavar="DIR", default=None,
+                   help="claims directory (default: proofs/ of the source tree)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every verdict")
+    p.set_defaults(func=_cmd_verify)
+
+
+def _add_torch_commands(sub: argparse._SubParsersAction) -> None:
+    from identifiable.experiments import EXPERIMENTS
+
+    p = sub.add_parser("experiment", help="run a reproduced experiment (needs torch)")
+    exp_sub = p.add_subparsers(dest="experiment", metavar="NAME", required=True)
+    for name, (help_text, add_arguments, run) in sorted(EXPERIMENTS.items()):
+        q = exp_sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(q)
+        q.set_defaults(func=run)
+    try:
+        from identifiable.experiments import MEASURE
+    except ImportError:  # pragma: no cover - only before the measure command exists
+        return
+    help_text, add_arguments, run = MEASURE
+    q = sub.add_parser("measure", help=help_text, description=help_text)
+    add_arguments(q)
+    q.set_defaults(func=run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="identifiable",
+        description="Executable theory of identifiable and equivariant networks.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_verify(sub)
+    _add_torch_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, TypeError) as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"identifiable {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

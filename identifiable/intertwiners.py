@@ -1,0 +1,433 @@
+"""The latent symmetry groups K_i of Section 5.1 [SMBK26].
+
+For an MLP with activation sigma, K_i is the *intertwiner group* of eq. (8): the invertible A for
+which some B satisfies ``sigma(A x) = B sigma(x)``. Two shapes occur:
+
+* :class:`GeneralLinear` ``GL(d)``: for linear sigma;
+* :class:`Monomial`: matrices ``A = P D`` (a permutation P times an invertible diagonal D) whose
+  non-zero entries lie in an allowed :class:`ScalingSet` S, a subgroup of R^x; with S = {1}
+  these are permutations, with S = {+1, -1} signed permutations, with S = R_{>0} positively
+  scaled permutations (ReLU, Lemma 2.2 [BK23]), with S = R^x all monomial matrices (powers).
+
+A scaling set also carries the homomorphism ``c: S -> R^x`` with ``sigma(a x) = c(a) sigma(x)``,
+so that the partner of ``A = P diag(a)`` in eq. (8) is ``B = P diag(c(a))``.
+
+Which group belongs to which activation is *derived* in :mod:`identifiable.activations`; this
+module only knows the groups: membership (exact for exact input, tolerance-based for floats),
+the decomposition ``A = P D``, seeded random elements and the nearest element of a float matrix
+(scipy's ``linear_sum_assignment``), used by the K-constrained latent fits of Section 6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from scipy.optimize import linear_sum_assignment
+
+from identifiable.linalg import Matrix, as_matrix, default_tol, is_zero_entry
+
+__all__ = [
+    "ScalingSet",
+    "SCALINGS",
+    "LatentGroup",
+    "GeneralLinear",
+    "Monomial",
+    "MonomialParts",
+    "permutations",
+    "signed_permutations",
+    "positive_scaled_permutations",
+    "monomials",
+    "nearest_monomial",
+]
+
+_a = sp.Symbol("a", real=True, nonzero=True)
+
+
+@dataclass(frozen=True)
+class ScalingSet:
+    """A closed subgroup S of R^x allowed on the diagonal of a monomial matrix.
+
+    ``kind`` is one of ``"nonzero"`` (R^x), ``"positive"`` (R_{>0}), ``"sign"`` ({+1, -1}),
+    ``"one"`` ({1}). ``partner`` is the sympy expression ``c(a)`` in the symbol ``a``
+    (see :data:`SCALINGS`' ``symbol``) such that sigma(a x) = c(a) sigma(x).
+    """
+
+    kind: str
+    partner: sp.Expr = _a
+
+    symbol = _a
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("nonzero", "positive", "sign", "one"):
+            raise ValueError(f"unknown scaling kind {self.kind!r}")
+
+    @property
+    def name(self) -> str:
+        return {"nonzero": "R^x", "positive": "R_>0", "sign": "{+1,-1}", "one": "{1}"}[self.kind]
+
+    @property
+    def is_finite(self) -> bool:
+        return self.kind in ("sign", "one")
+
+    @property
+    def dimension(self) -> int:
+        """Dimension as a Lie group (0 for the finite sets)."""
+        return 0 if self.is_finite else 1
+
+    def contains(self, a: Any, tol: float | None = None) -> bool:
+        """Is the scalar ``a`` in S? Exact for ``tol=None``, else within ``tol``."""
+        if tol is None:
+            a = sp.nsimplify(a) if isinstance(a, float) else sp.sympify(a)
+            if a.is_zero:
+                return False
+            if self.kind == "nonzero":
+                return bool(a.is_nonzero) or sp.simplify(a) != 0
+            if self.kind == "positive":
+                return bool(a.is_positive)
+            if self.kind == "sign":
+                return bool(sp.simplify(a - 1) == 0 or sp.simplify(a + 1) == 0)
+            return bool(sp.simplify(a - 1) == 0)
+        a = float(a)
+        if self.kind == "nonzero":
+            return abs(a) > tol
+        if self.kind == "positive":
+            return a > tol
+        if self.kind == "sign":
+            return min(abs(a - 1.0), abs(a + 1.0)) <= tol
+        return abs(a - 1.0) <= tol
+
+    def c(self, a: Any) -> Any:
+        """The partner scaling c(a) with sigma(a x) = c(a) sigma(x); exact for exact ``a``."""
+        if isinstance(a, (float, np.floating)):
+            return float(sp.lambdify(_a, self.partner, "numpy")(a))
+        return sp.simplify(self.partner.subs(_a, sp.sympify(a)))
+
+    def c_numeric(self, a: np.ndarray) -> np.ndarray:
+        """Vectorised partner scaling for float arrays."""
+        fn = sp.lambdify(_a, self.partner, "numpy")
+        out = fn(np.asarray(a, dtype=np.float64))
+        return np.broadcast_to(np.asarray(out, dtype=np.float64), np.shape(a)).copy()
+
+    def random(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        if self.kind == "one":
+            return np.ones(size)
+        if self.kind == "sign":
+            return rng.choice([-1.0, 1.0], size=size)
+        mags = np.exp(rng.uniform(-1.0, 1.0, size=size))
+        if self.kind == "positive":
+            return mags
+        return mags * rng.choice([-1.0, 1.0], size=size)
+
+    def __repr__(self) -> str:
+        return f"ScalingSet({self.name}, c(a)={self.partner})"
+
+
+#: the four scaling sets with the identity partner c(a) = a
+SCALINGS = {k: ScalingSet(k) for k in ("nonzero", "positive", "sign", "one")}
+
+
+@dataclass(frozen=True)
+class MonomialParts:
+    """A = P D: ``perm[i]`` is the column of the non-zero entry of row i, ``scalings[i]`` its
+    value. So ``P[i, perm[i]] = 1`` and ``D = diag(scalings permuted to columns)``; we store the
+    row-wise values, i.e. ``A[i, perm[i]] = scalings[i]``."""
+
+    perm: tuple[int, ...]
+    scalings: tuple[Any, ...]
+
+    def P(self) -> np.ndarray:
+        d = len(self.perm)
+        M = np.zeros((d, d), dtype=np.int64)
+        M[np.arange(d), self.perm] = 1
+        return M
+
+    def D(self) -> list[Any]:
+        """Diagonal of D in A = P D (column order): D[perm[i]] = scalings[i]."""
+        d = len(self.perm)
+        out: list[Any] = [None] * d
+        for i, j in enumerate(self.perm):
+            out[j] = self.scalings[i]
+        return out
+
+
+class LatentGroup:
+    """A group K acting linearly on R^d (the latent space V_i of Section 3.2 [SMBK26])."""
+
+    d: int
+    name: str
+
+    def contains(self, A: Any, tol: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def membership(self, A: Any, tol: float | None = None):
+        """Like :meth:`contains` but returns a :class:`~identifiable.Verdict` with the reason."""
+        raise NotImplementedError
+
+    @property
+    def dimension(self) -> int:
+        """Dimension of K as a Lie group (``dim K`` in the functional-dimension count)."""
+        raise NotImplementedError
+
+    @property
+    def is_finite(self) -> bool:
+        return self.dimension == 0
+
+    def random(self, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def partner(self, A: Matrix) -> Matrix:
+        """The B with sigma(A x) = B sigma(x) for this A in K (eq. (8))."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name})"
+
+
+def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+class GeneralLinear(LatentGroup):
+    """GL(d): the intertwiner group of a linear activation sigma(x) = c x (B = A)."""
+
+    def __init__(self, d: int):
+        if int(d) < 1:
+            raise ValueError(f"d must be >= 1, got {d}")
+        self.d = int(d)
+        self.name = f"GL({self.d})"
+
+    @property
+    def dimension(self) -> int:
+        return self.d * self.d
+
+    def membership(self, A: Any, tol: float | None = None):
+        from identifiable.verdict import Verdict
+
+        M = as_matrix(A, "A", shape=(self.d, self.d))
+        if isinstance(M, sp.MatrixBase):
+            from sympy.polys.matrices import DomainMatrix
+
+            rank = DomainMatrix.from_Matrix(sp.Matrix(M)).rank()
+            if rank == self.d:
+                return Verdict.proved(f"A has full rank {self.d}: A in {self.name}")
+            return Verdict.refuted(f"A has rank {rank} < {self.d}", counterexample={"rank": rank})
+        s = np.linalg.svd(M, compute_uv=False)
+        tol = default_tol(M) if tol is None else tol
+        if s[-1] > tol:
+            return Verdict.proved(f"smallest singular value {s[-1]:.3g} > tol",
+                                  method="tolerance", tol=tol)
+        return Verdict.refuted(f"smallest singular value {s[-1]:.3g} <= tol: singular",
+                               counterexample={"sigma_min": float(s[-1])}, method="tolerance",
+                               tol=tol)
+
+    def contains(self, A: Any, tol: float | None = None) -> bool:
+        return self.membership(A, tol).status == "proved"
+
+    def random(self, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        rng = _rng(seed)
+        while True:
+            M = rng.standard_normal((self.d, self.d))
+            if np.linalg.cond(M) < 1e6:
+                return M
+
+    def partner(self, A: Matrix) -> Matrix:
+        return A
+
+
+class Monomial(LatentGroup):
+    """Monomial matrices P D whose non-zero entries lie in a :class:`ScalingSet`."""
+
+    def __init__(self, d: int, scalings: ScalingSet | str = "nonzero"):
+        if int(d) < 1:
+            raise ValueError(f"d must be >= 1, got {d}")
+        if isinstance(scalings, str):
+            if scalings not in SCALINGS:
+                raise ValueError(f"scalings must be one of {sorted(SCALINGS)}, got {scalings!r}")
+            scalings = SCALINGS[scalings]
+        self.d = int(d)
+        self.scalings = scalings
+        self.name = {
+            "one": f"S_{self.d} (permutations)",
+            "sign": f"{{+-1}}^{self.d} x| S_{self.d} (signed permutations)",
+            "positive": f"(R_>0)^{self.d} x| S_{self.d} (positively scaled permutations)",
+            "nonzero": f"(R^x)^{self.d} x| S_{self.d} (monomial matrices)",
+        }[scalings.kind]
+
+    @property
+    def dimension(self) -> int:
+        return self.d * self.scalings.dimension
+
+    # -------------------------------------------------------------- structure
+    def decompose(self, A: Any, tol: float | None = None) -> MonomialParts | None:
+        """A = P D if A is monomial with entries in S (else None). Exact for exact input."""
+        verdict = self.membership(A, tol)
+        return verdict.witness if verdict.status == "proved" else None
+
+    def membership(self, A: Any, tol: float | None = None):
+        """Verdict for ``A in K``; witness: the :class:`MonomialParts`; counterexample: the
+        offending row / column / entry."""
+        from identifiable.verdict import Verdict
+
+        M = as_matrix(A, "A", shape=(self.d, self.d))
+        exact = isinstance(M, sp.MatrixBase)
+        if not exact:
+            tol = default_tol(M) if tol is None else tol
+        method = "exact" if exact else "tolerance"
+        parts = monomial_support(M, None if exact else tol)
+        if isinstance(parts, dict):
+            return Verdict.refuted(parts.pop("reason"), counterexample=parts, method=method,
+                                   tol=tol if not exact else None)
+        perm, vals = parts
+        for i, a in enumerate(vals):
+            if not self.scalings.contains(a, None if exact else tol):
+                return Verdict.refuted(
+                    f"entry A[{i},{perm[i]}] = {a} is not in the allowed scalings "
+                    f"{self.scalings.name}",
+                    counterexample={"row": i, "column": perm[i], "value": a},
+                    method=method, tol=None if exact else tol)
+        witness = MonomialParts(tuple(perm), tuple(vals))
+        return Verdict.proved(f"A is monomial with scalings in {self.scalings.name}",
+                              witness, method=method, tol=None if exact else tol)
+
+    def contains(self, A: Any, tol: float | None = None) -> bool:
+        return self.membership(A, tol).status == "proved"
+
+    def partner(self, A: Matrix) -> Matrix:
+        """B = P diag(c(a)) for A = P diag(a) in K."""
+        M = as_matrix(A, "A", shape=(self.d, self.d))
+        parts = self.decompose(M)
+        if parts is None:
+            raise ValueError(f"A is not an element of {self.name}")
+        if isinstance(M, sp.MatrixBase):
+            B = sp.zeros(self.d, self.d)
+            for i, (j, a) in enumerate(zip(parts.perm, parts.scalings)):
+                B[i, j] = self.scalings.c(a)
+            return sp.ImmutableMatrix(B)
+        B = np.zeros((self.d, self.d))
+        rows = np.arange(self.d)
+        B[rows, list(parts.perm)] = self.scalings.c_numeric(np.array(parts.scalings, float))
+        return B
+
+    def random(self, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """A random element (float64), seeded."""
+        rng = _rng(seed)
+        perm = rng.permutation(self.d)
+        A = np.zeros((self.d, self.d))
+        A[np.arange(self.d), perm] = self.scalings.random(rng, self.d)
+        return A
+
+    def random_exact(self, seed: int | np.random.Generator | None = None) -> sp.ImmutableMatrix:
+        """A random element with exact rational entries, seeded."""
+        rng = _rng(seed)
+        perm = rng.permutation(self.d)
+        A = sp.zeros(self.d, self.d)
+        for i, j in enumerate(perm):
+            if self.scalings.kind == "one":
+                a = sp.Integer(1)
+            elif self.scalings.kind == "sign":
+                a = sp.Integer(int(rng.choice([-1, 1])))
+            else:
+                a = sp.Rational(int(rng.integers(1, 9)), int(rng.integers(1, 5)))
+                if self.scalings.kind == "nonzero" and rng.random() < 0.5:
+                    a = -a
+            A[i, int(j)] = a
+        return sp.ImmutableMatrix(A)
+
+    def nearest(self, A: Any) -> tuple[np.ndarray, float]:
+        """The element of K nearest to the float matrix A in Frobenius norm, and the distance."""
+        M = np.asarray(as_matrix(A, "A", shape=(self.d, self.d), exact=False))
+        K = nearest_monomial(M, self.scalings.kind)
+        return K, float(np.linalg.norm(M - K))
+
+
+def monomial_support(M: Matrix, tol: float | None) -> tuple[list[int], list[Any]] | dict:
+    """For each row the unique non-zero column and its value, or a dict explaining failure."""
+    d = M.shape[0]
+    if isinstance(M, sp.MatrixBase):
+        nz = [[j for j in range(M.shape[1]) if not is_zero_entry(M[i, j], None)]
+              for i in range(d)]
+        vals_of = lambda i, j: M[i, j]  # noqa: E731
+    else:
+        mask = np.abs(M) > tol
+        counts = mask.sum(axis=1)
+        if np.all(counts == 1):
+            perm = np.argmax(mask, axis=1)
+            if len(set(perm.tolist())) == d:
+                return perm.tolist(), M[np.arange(d), perm].tolist()
+        nz = [np.flatnonzero(mask[i]).tolist() for i in range(d)]
+        vals_of = lambda i, j: float(M[i, j])  # noqa: E731
+    perm = []
+    for i, cols in enumerate(nz):
+        if len(cols) == 0:
+            return {"reason": f"row {i} of A is zero (A is singular)", "row": i}
+        if len(cols) > 1:
+            return {"reason": f"row {i} of A has {len(cols)} non-zero entries "
+                              f"(columns {cols[:2]}...): not monomial",
+                    "row": i, "columns": cols[:2]}
+        perm.append(cols[0])
+    if len(set(perm)) != d:
+        seen: dict[int, int] = {}
+        for i, j in enumerate(perm):
+            if j in seen:
+                return {"reason": f"rows {seen[j]} and {i} both use column {j}: A is singular",
+                        "rows": [seen[j], i], "column": j}
+            seen[j] = i
+    return perm, [vals_of(i, j) for i, j in enumerate(perm)]
+
+
+def nearest_monomial(A: np.ndarray, scalings: str = "one") -> np.ndarray:
+    """Nearest monomial matrix to ``A`` in Frobenius norm with entries in the scaling set.
+
+    For a fixed permutation the optimal entry of row i is the projection of A[i, pi(i)] onto S,
+    so the best permutation maximises the summed gain, a linear assignment problem solved with
+    :func:`scipy.optimize.linear_sum_assignment`:
+
+    * ``one``: gain 2 A_ij - 1 (entry 1),
+    * ``sign``: gain 2 |A_ij| - 1 (entry sign(A_ij)),
+    * ``positive``: gain max(A_ij, 0)^2 (entry max(A_ij, 0), the closure of R_>0),
+    * ``nonzero``: gain A_ij^2 (entry A_ij).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"A: expected a square matrix, got shape {A.shape}")
+    if scalings == "one":
+        gain = A
+    elif scalings == "sign":
+        gain = np.abs(A)
+    elif scalings == "positive":
+        gain = np.maximum(A, 0.0) ** 2
+    elif scalings == "nonzero":
+        gain = A * A
+    else:
+        raise ValueError(f"scalings must be one of {sorted(SCALINGS)}, got {scalings!r}")
+    rows, cols = linear_sum_assignment(gain, maximize=True)
+    K = np.zeros_like(A)
+    vals = A[rows, cols]
+    if scalings == "one":
+        K[rows, cols] = 1.0
+    elif scalings == "sign":
+        K[rows, cols] = np.where(vals >= 0, 1.0, -1.0)
+    elif scalings == "positive":
+        K[rows, cols] = np.maximum(vals, 0.0)
+    else:
+        K[rows, cols] = vals
+    return K
+
+
+def permutations(d: int) -> Monomial:
+    return Monomial(d, "one")
+
+
+def signed_permutations(d: int) -> Monomial:
+    return Monomial(d, "sign")
+
+
+def positive_scaled_permutations(d: int) -> Monomial:
+    return Monomial(d, "positive")
+
+
+def monomials(d: int) -> Monomial:
+    return Monomial(d, "nonzero")
