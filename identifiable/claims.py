@@ -109,6 +109,9 @@ def load_claims(directory: str | os.PathLike | None = None) -> list[Claim]:
         raise FileNotFoundError(f"claims directory {directory} does not exist "
                                 "(pass --claims DIR or set IDENTIFIABLE_PROOFS)")
     found: list[Claim] = []
+    # claim files may share helpers in underscore modules of the same directory
+    if str(directory.resolve()) not in sys.path:
+        sys.path.insert(0, str(directory.resolve()))
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):
             continue

@@ -27,8 +27,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from identifiable.claims import load_claims, run_claims
 
     claims = load_claims(args.claims)
-    widths = {"id": max([len(c.id) for c in claims] + [2]), "source": 22, "statement": 58,
-              "method": 26}
+    widths = {"id": max([len(c.id) for c in claims] + [2]), "source": 28, "statement": 64,
+              "method": 36}
     header = (f"{'id':<{widths['id']}} | {'source':<{widths['source']}} | "
               f"{'statement':<{widths['statement']}} | {'method':<{widths['method']}} | "
               f"{'status':<9} | {'seconds':>7}")

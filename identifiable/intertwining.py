@@ -19,6 +19,7 @@ for ReLU the search starts from the test points of the constructive proof of Lem
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,9 @@ def _require_invertible(A: Any, exact: bool, tol: float | None) -> None:
             raise ValueError(f"A: matrix is singular (rank {rank} < {d}); intertwiners are "
                              "invertible (eq. (8) [SMBK26])")
         return
-    lu, piv = scipy.linalg.lu_factor(A, check_finite=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        lu, piv = scipy.linalg.lu_factor(A, check_finite=False)
     anorm = np.abs(A).sum(axis=0).max()
     rcond, info = scipy.linalg.lapack.dgecon(lu, anorm)
     if info != 0 or rcond < 1e3 * np.finfo(float).eps:
@@ -250,6 +253,7 @@ def _decide(act, A, B, a, b, tol) -> Verdict:
         if "columns" not in parts:
             raise ValueError(f"A: {parts['reason']}; intertwiners are invertible "
                              "(eq. (8) [SMBK26])")
+        _require_invertible(A, exact, tol)
         i = parts["row"]
         return _refute(act, A, B, a, b, exact, tol,
                        f"row {i} of A has two non-zero entries, but {act.name} is not affine so "

@@ -1,0 +1,147 @@
+"""Activations: the derived intertwiner groups against an independent numeric ground truth."""
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from identifiable import activations
+from identifiable.intertwiners import GeneralLinear, Monomial
+from identifiable.verdict import UndecidedError
+
+x = sp.Symbol("x")
+
+# name -> expected (kind, scalings kind) for the issue's table
+TABLE = {
+    "identity": ("linear", None),
+    "relu": ("monomial", "positive"),
+    "leaky_relu:0.1": ("monomial", "positive"),
+    "tanh": ("monomial", "sign"),
+    "sigmoid": ("monomial", "one"),
+    "gelu": ("monomial", "one"),
+    "softplus": ("monomial", "one"),
+    "power:2": ("monomial", "nonzero"),
+    "power:3": ("monomial", "nonzero"),
+}
+CUSTOM = {
+    "sin": (sp.sin(x), ("monomial", "sign")),
+    "x+x^3": (x + x**3, ("monomial", "sign")),
+    "x+x^2": (x + x**2, ("monomial", "one")),
+    "x/(1+|x|)": (x / (1 + sp.Abs(x)), ("monomial", "sign")),
+    "|x|": (sp.Abs(x), ("monomial", "nonzero")),
+    "x^2 sign": (x * sp.Abs(x), ("monomial", "nonzero")),
+    "cosh-1": (sp.cosh(x) - 1, ("monomial", "sign")),
+}
+
+
+def all_activations():
+    out = {name: activations.get(name) for name in TABLE}
+    out.update({name: activations.from_sympy(e, x, name) for name, (e, _) in CUSTOM.items()})
+    return out
+
+
+EXPECT = {**TABLE, **{k: v for k, (_, v) in CUSTOM.items()}}
+GRID = np.concatenate([np.linspace(-4, 4, 161), [-7.3, 9.1, 0.013]])
+
+
+def best_c_residual(act, a):
+    """Numeric ground truth: min over c of max |sigma(a x) - c sigma(x)| on a grid."""
+    s, t = act.reference(GRID), act.reference(a * GRID)
+    c = float(s @ t / (s @ s))
+    return c, float(np.max(np.abs(t - c * s)))
+
+
+@pytest.mark.parametrize("name", list(EXPECT))
+def test_derived_group_matches_table_and_numeric_ground_truth(name):
+    act = all_activations()[name]
+    v = act.derive()
+    assert v.status == "proved", v
+    kind, skind = EXPECT[name]
+    assert v.witness.kind == kind
+    K = act.intertwiner_group(3)
+    if kind == "linear":
+        assert isinstance(K, GeneralLinear)
+        return
+    assert isinstance(K, Monomial) and K.scalings.kind == skind
+    S = K.scalings
+    # every derived scaling works with the derived partner c(a) ...
+    for a in (1.0, -1.0, 2.0, 0.5, -3.0):
+        if S.contains(a, 1e-12):
+            lhs, rhs = act.reference(a * GRID), S.c(a) * act.reference(GRID)
+            assert np.max(np.abs(lhs - rhs)) < 1e-8 * max(1, np.max(np.abs(lhs)))
+        else:  # ... and no c makes a non-member work
+            _, res = best_c_residual(act, a)
+            assert res > 1e-3, (name, a)
+
+
+def test_derivation_is_not_a_table():
+    # an unnamed expression equal to tanh gets the same group; a tiny change alters it
+    t = activations.from_sympy(sp.tanh(x), x)
+    assert t.intertwiner_group(2).scalings.kind == "sign"
+    t2 = activations.from_sympy(sp.tanh(x) + x**2 / 1000, x)
+    assert t2.intertwiner_group(2).scalings.kind == "one"
+    p = activations.from_sympy(7 * x**5, x)
+    K = p.intertwiner_group(2)
+    assert K.scalings.kind == "nonzero" and sp.simplify(K.scalings.c(-2) - (-32)) == 0
+
+
+@pytest.mark.parametrize("expr,why", [
+    (sp.Max(-1, sp.Min(1, x)), "breakpoint"),
+    (sp.Heaviside(x), "continuous"),
+    (x * sp.log(sp.Abs(x) + 1) + sp.cbrt(x), "analytic"),
+    (2 * x + 1, "affine"),
+])
+def test_undecided_derivations_never_guess(expr, why):
+    act = activations.from_sympy(expr, x)
+    v = act.derive()
+    assert v.status == "undecided", v
+    assert why in v.reason
+    with pytest.raises(UndecidedError) as err:
+        act.intertwiner_group(2)
+    assert err.value.verdict is v
+
+
+@pytest.mark.parametrize("name,prop,status", [
+    ("tanh", "odd", "proved"), ("tanh", "even", "refuted"), ("power:2", "even", "proved"),
+    ("relu", "positively_homogeneous", "proved"), ("tanh", "positively_homogeneous", "refuted"),
+    ("sigmoid", "origin_passing", "refuted"), ("gelu", "origin_passing", "proved"),
+    ("relu", "bypass", "proved"), ("gelu", "bypass", "proved"), ("tanh", "bypass", "refuted"),
+    ("leaky_relu:0.1", "positively_homogeneous", "proved"), ("softplus", "bypass", "proved"),
+])
+def test_properties(name, prop, status):
+    v = getattr(activations.get(name), prop)()
+    assert v.status == status, v
+    if status == "refuted" and prop != "origin_passing":
+        cex = v.counterexample
+        assert abs(cex["residual"]) > 1e-6
+
+
+def test_property_counterexample_rechecks():
+    v = activations.get("tanh").bypass()
+    xv = float(v.counterexample["x"])
+    assert abs(np.tanh(xv) - np.tanh(-xv) - xv) > 1e-3
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(sorted(TABLE)), st.lists(st.floats(-30, 30), min_size=1, max_size=20))
+def test_fast_numeric_path_agrees_with_expression(name, values):
+    act = activations.get(name)
+    v = np.array(values)
+    np.testing.assert_allclose(act(v), act.reference(v), rtol=1e-9, atol=1e-12)
+
+
+def test_bad_input():
+    y = sp.Symbol("y")
+    with pytest.raises(ValueError, match="free symbols"):
+        activations.from_sympy(x * y, x)
+    with pytest.raises(TypeError, match="Symbol"):
+        activations.from_sympy(x, "x")
+    with pytest.raises(ValueError, match="unknown activation"):
+        activations.get("swishy")
+    with pytest.raises(ValueError, match="slope"):
+        activations.get("leaky_relu:abc")
+    with pytest.raises(ValueError, match="exponent"):
+        activations.get("power:-2")
+    with pytest.raises(ValueError, match="d"):
+        activations.get("tanh").intertwiner_group(0)

@@ -1,0 +1,77 @@
+"""Verdict invariants, the claims runner and the `identifiable verify` command."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from identifiable import Verdict
+from identifiable.claims import load_claims, run_claims
+from identifiable.cli import main
+
+
+def test_verdict_rules():
+    with pytest.raises(ValueError, match="counterexample"):
+        Verdict("refuted", "no witness")
+    with pytest.raises(ValueError, match="n_samples"):
+        Verdict("checked", "how many?")
+    with pytest.raises(ValueError, match="status"):
+        Verdict("maybe", "x")
+    with pytest.raises(ValueError, match="reason"):
+        Verdict("proved", " ")
+    with pytest.raises(TypeError, match="holds"):
+        bool(Verdict.proved("x"))
+    assert Verdict.proved("x").holds is True
+    assert Verdict.checked("x", 3, 1e-9).holds is True
+    assert Verdict.refuted("x", {"x": 1}).holds is False
+    assert Verdict.undecided("x").holds is None
+
+
+def test_verdict_to_dict_is_json_and_exact():
+    v = Verdict.refuted("r", counterexample={"x": [sp.Rational(1, 3), np.float64(0.5)],
+                                             "M": sp.Matrix([[1, sp.sqrt(2)]])},
+                        witness=np.eye(2, dtype=int), tol=1e-9)
+    d = json.loads(json.dumps(v.to_dict()))
+    assert d["counterexample"]["x"] == ["1/3", 0.5]
+    assert d["counterexample"]["M"] == [[1, "sqrt(2)"]]
+    assert d["witness"] == [[1, 0], [0, 1]] and d["holds"] is False
+    assert "refuted" in repr(v)
+
+
+def test_claims_load_and_run_with_expected_status():
+    claims = load_claims()
+    ids = {c.id for c in claims}
+    assert {"bk23.lem-2.2", "bk23.lem-e.1", "smbk26.bypass",
+            "smbk26.sec-5.1-intertwiners"} <= ids
+    results = run_claims(claims, only=["smbk26.bypass"])
+    assert len(results) == 1 and results[0].ok
+    with pytest.raises(ValueError, match="unknown claim"):
+        run_claims(claims, only=["no.such.claim"])
+
+
+def test_cli_verify_json(tmp_path, capsys):
+    out = tmp_path / "v.json"
+    assert main(["verify", "--only", "smbk26.bypass", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert rows[0]["id"] == "smbk26.bypass" and rows[0]["status"] == "proved"
+    printed = capsys.readouterr().out
+    assert "smbk26.bypass" in printed and "1 of 1 claims" in printed
+    assert main(["verify", "--only", "nope"]) == 2
+
+
+def test_cli_verify_fails_when_status_differs(tmp_path):
+    (tmp_path / "fake.py").write_text(
+        "from identifiable.claims import claim\nfrom identifiable import Verdict\n"
+        "@claim(id='fake.x', source='s', statement='st', expected='proved', method='m')\n"
+        "def check():\n    return Verdict.undecided('cannot')\n")
+    assert main(["verify", "--claims", str(tmp_path)]) == 1
+
+
+def test_core_imports_without_torch():
+    code = ("import sys; sys.modules['torch'] = None; import identifiable, identifiable.cli; "
+            "import identifiable.experiments; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
