@@ -55,7 +55,8 @@ __all__ = [
 
 _EXACT_IN_FLOAT64 = 2**53  # integer products below this are exact in float64 (BLAS)
 _INT64_SAFE = 2**62
-_PRECHECK_MAX_DIM = 64  # the eigenvalue / Jordan pre-check runs for generators up to this size
+_EXACT_PRECHECK_MAX_DIM = 16  # exact finite-order pre-check of generators up to this size
+_NUMERIC_PRECHECK_MAX_DIM = 64  # numeric (eigenvalue, Jordan block) pre-check up to this size
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -129,7 +130,7 @@ def _read_matrix(value: Any, name: str) -> Any:
             and value.shape[0] == value.shape[1] and value.size > 0):
         if value.dtype.kind == "u" and value.max() >= _INT64_SAFE:
             return sp.ImmutableMatrix(value.tolist())
-        return value.astype(np.int64, copy=False)  # fast path: no sympy for big int arrays
+        return np.array(value, dtype=np.int64)  # fast path (a copy): no sympy for big arrays
     M = as_matrix(value, name, square=True)
     if isinstance(M, sp.MatrixBase) and all(e.is_Integer for e in M):
         if all(abs(int(e)) < _INT64_SAFE for e in M):
@@ -356,7 +357,7 @@ def _make_engine(mats: list, tol: float | None, name: str):
     """Pick the cheapest engine for validated matrices and convert them to its form."""
     d = mats[0].shape[0]
     if any(isinstance(m, np.ndarray) and m.dtype.kind == "f" for m in mats):
-        floats = [to_numpy(m) for m in mats]
+        floats = [np.array(to_numpy(m), dtype=np.float64) for m in mats]  # own copies
         if tol is None:
             tol = default_tol(*floats)
         perms = [_signed_perm(m) for m in floats]
@@ -389,39 +390,35 @@ def _singular_or_infinite(engine, g, name: str) -> None:
     """Raise ValueError if ``g`` is singular or cannot have finite order (so G is infinite).
 
     An element of a finite group has finite order, hence is diagonalisable over C with
-    root-of-unity eigenvalues; for rational matrices this is decided exactly (the characteristic
-    polynomial is a product of cyclotomic polynomials and its square-free part annihilates g).
+    root-of-unity eigenvalues. Small exact matrices are decided exactly (determinant; for
+    rational matrices the characteristic polynomial must be a product of cyclotomic polynomials;
+    its square-free part must annihilate g); larger ones and floats numerically (eigenvalue
+    moduli, a Jordan-block rank test). Beyond ``_NUMERIC_PRECHECK_MAX_DIM`` only singularity is
+    checked and the ``max_order`` cap ends the enumeration of an infinite group.
     """
     if isinstance(engine, _PermEngine):
         return
     d = engine.d
-    if isinstance(engine, _FloatEngine):
-        sv = np.linalg.svd(g, compute_uv=False)
-        if sv[-1] <= engine.tol:
-            raise ValueError(f"{name}: matrix is singular (smallest singular value {sv[-1]:.3g} "
-                             f"<= tol {engine.tol:.3g}); generators of a finite group must be "
-                             "invertible")
-        if d <= _PRECHECK_MAX_DIM:
-            reason = _float_infinite_order(g, engine.tol)
-            if reason:
-                raise ValueError(f"{name} {reason}, so it has infinite order and the group it "
-                                 "generates is infinite")
+    infinite = ", so it has infinite order and the group it generates is infinite"
+    if engine.exact and d <= _EXACT_PRECHECK_MAX_DIM:
+        dm = g if isinstance(engine, _FieldEngine) else DomainMatrix.from_list(g.tolist(), sp.ZZ)
+        if dm.det() == dm.domain.zero:
+            raise ValueError(f"{name}: matrix is singular (determinant 0); generators of a "
+                             "finite group must be invertible")
+        reason = _exact_infinite_order(dm)
+        if reason:
+            raise ValueError(f"{name} {reason}{infinite}")
         return
-    if d > _PRECHECK_MAX_DIM:
-        A = to_numpy(engine.dense(g)) if isinstance(engine, _FieldEngine) else g.astype(float)
-        if np.linalg.svd(A, compute_uv=False)[-1] <= 1e-9 * max(1.0, float(np.abs(A).max())):
-            raise ValueError(f"{name}: matrix is (numerically) singular; generators of a finite "
-                             "group must be invertible")
-        return
-    dm = g if isinstance(engine, _FieldEngine) else DomainMatrix.from_list(g.tolist(), sp.ZZ)
-    K = dm.domain
-    if dm.det() == K.zero:
-        raise ValueError(f"{name}: matrix is singular (determinant 0); generators of a finite "
-                         "group must be invertible")
-    reason = _exact_infinite_order(dm)
-    if reason:
-        raise ValueError(f"{name} {reason}, so it has infinite order and the group it generates "
-                         "is infinite")
+    A = to_numpy(engine.dense(g)) if isinstance(engine, _FieldEngine) else g.astype(np.float64)
+    tol = engine.tol if engine.tol is not None else default_tol(A, rtol=1e-12)
+    sv = np.linalg.svd(A, compute_uv=False)
+    if sv[-1] <= tol:
+        raise ValueError(f"{name}: matrix is singular (smallest singular value {sv[-1]:.3g} "
+                         f"<= tol {tol:.3g}); generators of a finite group must be invertible")
+    if d <= _NUMERIC_PRECHECK_MAX_DIM:
+        reason = _float_infinite_order(A, tol)
+        if reason:
+            raise ValueError(f"{name} {reason}{infinite}")
 
 
 def _exact_infinite_order(dm: DomainMatrix) -> str | None:
@@ -685,7 +682,8 @@ class Rep:
     def index(self, matrix: Any) -> int:
         """The index of ``matrix`` among :attr:`elements`; ``KeyError`` if it is not one.
 
-        Exact groups compare exactly; float groups within :attr:`tol`.
+        Exact groups compare exactly (a float matrix matches an integer group only when its
+        entries are exactly those integers); float groups compare within :attr:`tol`.
         """
         M = _read_matrix(matrix, "matrix")
         if M.shape != (self.dim, self.dim):
@@ -1010,19 +1008,22 @@ def rot90(channels: int, n: int) -> Rep:
     return _image_rep(C, N, N, lambda a: np.rot90(a, k=1, axes=(1, 2)), f"rot90({C},{N})")
 
 
-def from_permutation_group(G: Any, *, name: str | None = None) -> Rep:
+def from_permutation_group(G: Any, *, max_order: int = 10_000,
+                           name: str | None = None) -> Rep:
     """The permutation representation of a sympy ``PermutationGroup``: ``M(p) e_i = e_{p(i)}``.
 
     sympy composes left to right (``(p*q)(i) = q(p(i))``), so ``M(p*q) = M(q) @ M(p)``.
+    Raises ``ValueError`` before enumerating if ``G.order() > max_order``.
     """
     from sympy.combinatorics import PermutationGroup
 
     if not isinstance(G, PermutationGroup):
         raise TypeError(f"G: expected a sympy PermutationGroup, got {type(G).__name__}")
+    if G.order() > max_order:
+        raise ValueError(f"G has {G.order()} elements, more than max_order={max_order}")
     n = G.degree
     perms = [list(g.array_form) + list(range(len(g.array_form), n)) for g in G.generators]
-    return Rep.from_permutations(perms or [list(range(n))], max_order=max(10_000, G.order()),
-                                 name=name)
+    return Rep.from_permutations(perms or [list(range(n))], max_order=max_order, name=name)
 
 
 def cyclic(n: int) -> Rep:
