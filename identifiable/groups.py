@@ -457,12 +457,12 @@ def _float_infinite_order(A: np.ndarray, tol: float) -> str | None:
     lam = np.linalg.eigvals(A)
     if np.max(np.abs(np.abs(lam) - 1)) > max(1e-6, 1e3 * tol):
         return f"has an eigenvalue of modulus {_off_unit(lam):.6g} != 1"
-    scale = max(1.0, float(np.abs(A).max()))
+    scale, eps = max(1.0, float(np.abs(A).max())), max(1e-5, 100 * tol)
     for mu in lam:
-        m = int(np.sum(np.abs(lam - mu) <= 1e-5))
+        m = int(np.sum(np.abs(lam - mu) <= eps))
         if m > 1:
             sv = np.linalg.svd(A - mu * np.eye(A.shape[0]), compute_uv=False)
-            if int(np.sum(sv <= 1e-5 * scale)) < m:
+            if int(np.sum(sv <= eps * scale)) < m:
                 return (f"is not diagonalisable (eigenvalue {complex(mu):.6g} of multiplicity {m} "
                         "has a Jordan block, so its powers grow without bound)")
     return None
