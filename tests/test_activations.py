@@ -145,3 +145,21 @@ def test_bad_input():
         activations.get("power:-2")
     with pytest.raises(ValueError, match="d"):
         activations.get("tanh").intertwiner_group(0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(__import__("identifiable.strategies", fromlist=["x"]).activation_family())
+def test_random_family_groups_hold_numerically(act):
+    """Random polynomial / tanh-of-polynomial activations: whatever group is derived, its
+    members satisfy eq. (8) numerically and excluded sign flips do not."""
+    v = act.derive()
+    assert v.status == "proved", v
+    K = act.intertwiner_group(1)
+    S = K.scalings
+    for a in (-1.0, 2.0, -2.0):
+        if S.contains(a, 1e-12):
+            lhs, rhs = act.reference(a * GRID[:40]), S.c(a) * act.reference(GRID[:40])
+            assert np.allclose(lhs, rhs, rtol=1e-9, atol=1e-9)
+        else:
+            _, res = best_c_residual(act, a)
+            assert res > 1e-6

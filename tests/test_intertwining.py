@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from identifiable import activations, check_affine_intertwiner, check_intertwiner
-from identifiable._core_strategies import (
+from identifiable.strategies import (
     activation_names,
     exact_intertwiner_pairs,
     invertible_matrices,
