@@ -6,7 +6,7 @@ which some B satisfies ``sigma(A x) = B sigma(x)``. Two shapes occur:
 * :class:`GeneralLinear` ``GL(d)``: for linear sigma;
 * :class:`Monomial`: matrices ``A = P D`` (a permutation P times an invertible diagonal D) whose
   non-zero entries lie in an allowed :class:`ScalingSet` S, a subgroup of R^x; with S = {1}
-  these are permutations, with S = {+1, -1} signed permutations, with S = R_{>0} positively
+  these are permutations, with S = {+1, -1} signed permutations, with S = ``R_>0`` positively
   scaled permutations (ReLU, Lemma 2.2 [BK23]), with S = R^x all monomial matrices (powers).
 
 A scaling set also carries the homomorphism ``c: S -> R^x`` with ``sigma(a x) = c(a) sigma(x)``,
@@ -386,8 +386,8 @@ def nearest_monomial(A: np.ndarray, scalings: str = "one") -> np.ndarray:
     :func:`scipy.optimize.linear_sum_assignment`:
 
     * ``one``: gain 2 A_ij - 1 (entry 1),
-    * ``sign``: gain 2 |A_ij| - 1 (entry sign(A_ij)),
-    * ``positive``: gain max(A_ij, 0)^2 (entry max(A_ij, 0), the closure of R_>0),
+    * ``sign``: gain ``2 abs(A_ij) - 1`` (entry ``sign(A_ij)``),
+    * ``positive``: gain ``max(A_ij, 0)^2`` (entry ``max(A_ij, 0)``, the closure of ``R_>0``),
     * ``nonzero``: gain A_ij^2 (entry A_ij).
     """
     A = np.asarray(A, dtype=np.float64)

@@ -16,7 +16,7 @@ Activations and intertwiners (:mod:`identifiable.activations`, :mod:`identifiabl
 
 * :func:`activation_names`, :func:`activation_family`: built-in names and random expressions;
 * :func:`rationals`, :func:`invertible_matrices`, :func:`monomial_matrices`: exact matrices
-  (monomial ones with scalings in R^x, R_>0, {+1,-1} or {1});
+  (monomial ones with scalings in ``R^x``, ``R_>0``, ``{+1,-1}`` or ``{1}``);
 * :func:`exact_intertwiner_pairs`: ``(name, A, B)`` with sigma(A x) = B sigma(x).
 """
 
