@@ -1,0 +1,62 @@
+"""Checkpoints: a plain dict of tensors and JSON-able data, saved atomically, loaded safely.
+
+Saved with ``torch.save`` through :func:`identifiable.io.atomic_path` (a killed run never leaves a
+half-written file) and read with ``torch.load(weights_only=True)`` (never arbitrary pickles).
+A checkpoint records the network's :meth:`arch`; loading it into another architecture is
+refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from identifiable.io import atomic_path
+
+__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "load_net"]
+
+FORMAT = "identifiable.checkpoint/1"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` (must hold ``arch`` and ``model``) atomically to ``path``."""
+    if "arch" not in state or "model" not in state:
+        raise ValueError("state: a checkpoint needs 'arch' and 'model'")
+    state = {"format": FORMAT, **state}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, arch: dict[str, Any] | None = None,
+                    map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a checkpoint (``weights_only=True``); refuse one whose arch differs from ``arch``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint: no such file {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise ValueError(f"checkpoint: {path} is not a readable identifiable checkpoint "
+                         f"({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"checkpoint: {path} is not an identifiable checkpoint "
+                         f"(expected format {FORMAT!r})")
+    if arch is not None and state["arch"] != arch:
+        raise ValueError(f"checkpoint: {path} holds a network of another architecture: "
+                         f"{state['arch']} (expected {arch})")
+    return state
+
+
+def load_net(path: str | os.PathLike, map_location: Any = "cpu"):
+    """The trained network of a checkpoint, in eval mode, and the checkpoint dict."""
+    from identifiable.torch.nets import build_net
+
+    state = load_checkpoint(path, map_location=map_location)
+    net = build_net(state["arch"])
+    net.load_state_dict(state["model"])
+    return net.eval(), state
