@@ -18,3 +18,20 @@ __all__ = ["EXPERIMENTS", "register"]
 
 def register(name: str, help_text: str, add_arguments, run) -> None:
     EXPERIMENTS[name] = (help_text, add_arguments, run)
+
+
+# --- Section 6 [SMBK26] (numeric torch backend; the modules import torch only inside run) ---
+from identifiable.experiments import attention_heads as _attention_heads  # noqa: E402
+from identifiable.experiments import measure_cmd as _measure_cmd  # noqa: E402
+from identifiable.experiments import mirror_mlp as _mirror_mlp  # noqa: E402
+
+register("mirror-mlp", "Section 6.1 / Figure 2 [SMBK26]: train the four MLPs with the "
+         "mirror loss of eq. (22) and measure their latent mirror actions",
+         _mirror_mlp.add_arguments, _mirror_mlp.run)
+register("attention-heads", "Section 6.2 / Figure 3 [SMBK26]: train the attention autoencoder "
+         "and detect the head permutation under the mirror",
+         _attention_heads.add_arguments, _attention_heads.run)
+
+#: ``identifiable measure CHECKPOINT``: (help, add_arguments, run)
+MEASURE = ("equivariance report (latent mirror actions, Section 6 [SMBK26]) of a saved network",
+           _measure_cmd.add_arguments, _measure_cmd.run)

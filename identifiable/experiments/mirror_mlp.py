@@ -1,0 +1,172 @@
+"""``identifiable experiment mirror-mlp``: Section 6.1 and Figure 2 of [SMBK26].
+
+Trains the depth-4 MLPs of Appendix C ({autoencoder, classifier} x {tanh, GELU} first layer)
+with the mirror-equivariance loss of eq. (22) in the second half of training, then measures the
+latent mirror actions of f_1 and f_2 o f_1 (least squares and K-constrained,
+:func:`identifiable.torch.measure.equivariance_report`) for the left-right mirror and, as the
+untrained reference, the up-down mirror; prints the table task | layer | mirror | tanh | GELU,
+writes the rows as JSON and draws Figure 2 for every net.
+
+Importing this module does not import torch; :func:`run` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "run", "add_common_arguments", "format_table", "QUICK"]
+
+#: the ``--quick`` preset: embedded stand-in data, small batch, few epochs, fewer probes
+QUICK = {"epochs": 40, "batch_size": 512, "n_probes": 20_000, "n_train": 4096, "n_test": 1024}
+
+
+def add_common_arguments(p: argparse.ArgumentParser, out: str) -> None:
+    p.add_argument("--data", default=None, metavar="PATH",
+                   help="CIFAR-10 as a .tar.gz / image folder / cifar-10-batches-py folder "
+                        "(default: the embedded stand-in of photographs shipped with "
+                        "matplotlib / scikit-image)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 1000, Appendix C)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 4096)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=out, metavar="DIR", help=f"output folder (default {out})")
+    p.add_argument("--json", metavar="FILE", help="write the result rows as JSON")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoints in --out (a finished net is only measured)")
+    p.add_argument("--quick", action="store_true",
+                   help="a quick smoke run on the embedded data (under 2 minutes on a CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--checkpoint-every", type=int, default=50, metavar="N")
+    p.add_argument("--probe", choices=("noise", "crops", "both"), default="noise",
+                   help="probe inputs of the measurement (default: N(0,1) noise)")
+    p.add_argument("--n-probes", type=int, default=None,
+                   help="probes for the fit and (independently) the errors (default 100000)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_common_arguments(p, "runs/mirror-mlp")
+    p.add_argument("--task", choices=("autoencoder", "classifier", "both"), default="both")
+    p.add_argument("--activation", choices=("tanh", "gelu", "both"), default="both",
+                   help="the first layer's activation (the others are GELU)")
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Resolve ``--quick`` and defaults into epochs, batch size, probe count, data sizes."""
+    s = {"epochs": 1000, "batch_size": 4096, "n_probes": 100_000, "n_train": None,
+         "n_test": None}
+    if args.quick:
+        s.update(QUICK)
+    for k in ("epochs", "batch_size", "n_probes"):
+        if getattr(args, k) is not None:
+            s[k] = getattr(args, k)
+    return s
+
+
+def load_data(args: argparse.Namespace, s: dict[str, Any]):
+    from identifiable.torch.data import embedded_patches, load_images
+
+    if args.data is None or args.data == "embedded":
+        kw = {"seed": args.seed}
+        train = embedded_patches(s["n_train"], "train", **kw)
+        test = embedded_patches(s["n_test"], "test", **kw)
+    else:
+        train, test = load_images(args.data, "train"), load_images(args.data, "test")
+    return train, test
+
+
+def setup_torch(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: {args.device!r} requested but CUDA is not available")
+
+
+def _log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def _cell(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return "-"
+    k = r.get("k_error")
+    return f"{r['ls_error']:.3f} / {k:.3f}" if k is not None else f"{r['ls_error']:.3f} / -"
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """task | layer | mirror | probe | tanh | GELU, each cell 'least squares / K-constrained'."""
+    keys = sorted({(r["task"], r["layer"], r["mirror"], r["probe"]) for r in rows},
+                  key=lambda k: (k[0], k[3], k[1], k[2]))
+    by = {(r["task"], r["layer"], r["mirror"], r["probe"], r["activation"]): r for r in rows}
+    head = f"{'task':<12}| {'layer':<6}| {'mirror':<7}| {'probe':<6}| {'tanh (ls / K)':<16}| " \
+           f"{'GELU (ls / K)':<16}"
+    lines = [head, "-" * len(head)]
+    for t, layer, m, p in keys:
+        tanh, gelu = (_cell(by.get((t, layer, m, p, a))) for a in ("tanh", "gelu"))
+        lines.append(f"{t:<12}| {layer:<6}| {m:<7}| {p:<6}| {tanh:<16}| {gelu:<16}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from identifiable.io import write_bytes_atomic, write_json_atomic
+
+    setup_torch(args)
+    from identifiable.torch.measure import equivariance_report
+    from identifiable.torch.plots import figure2
+    from identifiable.torch.train import TrainConfig, train
+
+    s = settings(args)
+    tasks = ("autoencoder", "classifier") if args.task == "both" else (args.task,)
+    acts = ("tanh", "gelu") if args.activation == "both" else (args.activation,)
+    probes = ("noise", "crops") if args.probe == "both" else (args.probe,)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    train_data, test_data = load_data(args, s)
+    _log(f"data: {train_data.source} ({len(train_data)} train, {len(test_data)} test)")
+    rows: list[dict[str, Any]] = []
+    for task in tasks:
+        for act in acts:
+            cfg = TrainConfig(task=task, activation=act, epochs=s["epochs"],
+                              batch_size=s["batch_size"], seed=args.seed, device=args.device,
+                              checkpoint_every=args.checkpoint_every,
+                              log_every=max(1, s["epochs"] // 20))
+            res = train(cfg, train_data, out / f"{task}-{act}", resume=args.resume,
+                        test=test_data, log=_log)
+            if not res.finished:  # pragma: no cover - only with stop_after
+                continue
+            _log(f"[{task}-{act}] trained {s['epochs']} epochs; test {res.metrics}")
+            for probe in probes:
+                images = test_data.tensor(args.device) if probe == "crops" else None
+                fits = equivariance_report(res.net, layers=(1, 2), probe=probe, images=images,
+                                           n_fit=s["n_probes"], n_eval=s["n_probes"],
+                                           seed=args.seed)
+                for f in fits:
+                    rows.append({"task": task, "activation": act, **f.to_dict(),
+                                 "epochs": s["epochs"], "batch_size": s["batch_size"],
+                                 "data": train_data.source, **res.metrics})
+                lr1 = next(f for f in fits if f.layer == "f1" and f.mirror == "lr")
+                if probe == "noise" and lr1.K is not None:
+                    W = res.net.layer(1).linear.weight.detach().cpu().numpy()
+                    figure2(W.reshape(-1, *res.net.in_shape), lr1.K,
+                            out / f"figure2-{task}-{act}.png",
+                            title=f"{task}, first activation {act}, {s['epochs']} epochs: "
+                                  f"first-layer filters by the fitted signed permutation")
+    table = format_table(rows)
+    print(table)
+    write_json_atomic(out / "results.json", rows)
+    write_bytes_atomic(out / "table.txt", (table + "\n").encode())
+    if args.json:
+        write_json_atomic(args.json, rows)
+    _log(f"done in {time.perf_counter() - t0:.1f} s; figures and results in {out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    sys.exit(run(p.parse_args()))

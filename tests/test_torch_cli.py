@@ -1,0 +1,69 @@
+"""The torch commands: experiment mirror-mlp / attention-heads, measure; figures."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from identifiable.cli import main  # noqa: E402
+from identifiable.torch.plots import figure2, figure3, filter_categories  # noqa: E402
+
+
+def test_filter_categories_and_figures(tmp_path):
+    K = np.zeros((6, 6))
+    K[0, 0] = 1          # self-symmetric
+    K[1, 2] = K[2, 1] = 1  # mirrored pair
+    K[3, 4] = K[4, 3] = -1  # mirrored and negated
+    K[5, 5] = -1         # its own negated mirror
+    cats = filter_categories(K)
+    assert cats == [([0], "self-symmetric"), ([1, 2], "mirrored pair"),
+                    ([3, 4], "mirrored and negated"), ([5], "mirrored and negated")]
+    p = figure2(np.random.default_rng(0).normal(size=(6, 3, 14, 14)), K, tmp_path / "f2.png")
+    assert p.read_bytes()[:4] == b"\x89PNG"
+    att = np.random.default_rng(1).random((8, 7, 7))
+    p3 = figure3(np.random.default_rng(2).random((32, 32, 3)), att, att[:, :, ::-1],
+                 [0, 4, 2, 3, 1, 5, 6, 7], tmp_path / "f3.png")
+    assert p3.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="K"):
+        figure2(np.zeros((6, 3, 14, 14)), np.eye(5), tmp_path / "bad.png")
+
+
+def test_mirror_mlp_command_and_measure(tmp_path, capsys):
+    out, js = tmp_path / "run", tmp_path / "rows.json"
+    rc = main(["experiment", "mirror-mlp", "--quick", "--epochs", "2", "--n-probes", "2000",
+               "--task", "classifier", "--activation", "both", "--out", str(out),
+               "--json", str(js), "--threads", "1"])
+    assert rc == 0
+    rows = json.loads(js.read_text())
+    assert len(rows) == 8
+    for r in rows:
+        assert r["task"] == "classifier" and r["activation"] in ("tanh", "gelu")
+        assert r["layer"] in ("f1", "f2") and r["mirror"] in ("lr", "ud")
+        assert isinstance(r["ls_error"], float) and isinstance(r["k_error"], float)
+        assert r["probe"] == "noise" and r["epochs"] == 2
+    assert (out / "figure2-classifier-tanh.png").exists()
+    assert "tanh (ls / K)" in capsys.readouterr().out
+    # resuming a finished run only measures again
+    rc = main(["experiment", "mirror-mlp", "--quick", "--epochs", "2", "--n-probes", "2000",
+               "--task", "classifier", "--activation", "tanh", "--out", str(out), "--resume"])
+    assert rc == 0
+    ck = out / "classifier-tanh" / "checkpoint.pt"
+    rc = main(["measure", str(ck), "--n-probes", "2000", "--layers", "1", "--json",
+               str(tmp_path / "m.json")])
+    assert rc == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert [r["mirror"] for r in m] == ["lr", "ud"] and m[0]["K"] == "signed permutations"
+    assert main(["measure", str(tmp_path / "nothing.pt")]) == 2
+
+
+def test_attention_heads_command(tmp_path):
+    out = tmp_path / "att"
+    rc = main(["experiment", "attention-heads", "--quick", "--epochs", "1", "--n-probes", "1000",
+               "--out", str(out), "--threads", "1"])
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert sorted(res["head_perm_from_maps"]) == list(range(8))
+    assert sorted(res["head_perm_from_action"]) == list(range(8))
+    assert (out / "figure3.png").exists()
