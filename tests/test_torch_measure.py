@@ -113,17 +113,20 @@ def test_crop_probe_is_recorded():
         equivariance_report(net, layers=(4,))
 
 
+@pytest.mark.parametrize("d", [20, 160])  # 160: the blocked symmetric Z^T Z
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_streaming_statistics_equal_in_memory_least_squares(dtype):
+def test_streaming_statistics_equal_in_memory_least_squares(dtype, d):
     g = torch.Generator().manual_seed(0)
-    Z = torch.randn(5000, 20, generator=g, dtype=dtype)
-    B = torch.randn(20, 20, generator=g, dtype=dtype)
-    Y = Z @ B.T + 0.1 * torch.randn(5000, 20, generator=g, dtype=dtype)
-    st = CrossStats(20)
+    Z = torch.randn(5000, d, generator=g, dtype=dtype)
+    B = torch.randn(d, d, generator=g, dtype=dtype)
+    Y = Z @ B.T + 0.1 * torch.randn(5000, d, generator=g, dtype=dtype)
+    st = CrossStats(d)
     for s in range(0, 5000, 700):
         st.update(Z[s:s + 700], Y[s:s + 700])
     assert st.n == 5000
+    np.testing.assert_array_equal(st.G, st.G.T)
     tol = 1e-9 if dtype == torch.float64 else 1e-4
+    np.testing.assert_allclose(st.G, (Z.T @ Z).double().numpy(), rtol=1e-5, atol=1e-2)
     np.testing.assert_allclose(st.solve(), least_squares(Z, Y), atol=tol)
     with pytest.raises(ValueError, match="widths"):
         st.update(Z[:, :3], Y)
