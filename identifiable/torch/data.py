@@ -81,8 +81,16 @@ class ImageData:
 
     def channel_stats(self) -> tuple[list[float], list[float]]:
         """Per-channel mean and standard deviation of the pixel values in [0, 1]."""
-        x = self.images.reshape(-1, 3).astype(np.float64) / 255.0
-        return x.mean(axis=0).tolist(), x.std(axis=0).tolist()
+        # exact, from per-channel histograms of the uint8 values (no float copy of the data)
+        flat = self.images.reshape(-1, 3)
+        v = np.arange(256) / 255.0
+        mean, std = [], []
+        for c in range(3):
+            h = np.bincount(flat[:, c], minlength=256).astype(np.float64)
+            m = float(h @ v / h.sum())
+            mean.append(m)
+            std.append(float(np.sqrt(max(h @ (v - m) ** 2 / h.sum(), 0.0))))
+        return mean, std
 
 
 # --------------------------------------------------------------------------- safe unpickling
