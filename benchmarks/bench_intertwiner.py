@@ -38,10 +38,10 @@ def main() -> None:
         K = act.intertwiner_group(d)
         A = K.random(1)
         B = K.partner(A)
-        member = median_time(lambda: check_intertwiner(act, A, B))
+        member = median_time(lambda act=act, A=A, B=B: check_intertwiner(act, A, B))
         A2 = A.copy()
         A2[3, (int(np.argmax(np.abs(A[3]))) + 1) % d] = 0.5
-        non = median_time(lambda: check_intertwiner(act, A2, B))
+        non = median_time(lambda act=act, A2=A2, B=B: check_intertwiner(act, A2, B))
         v1, v2 = check_intertwiner(act, A, B).status, check_intertwiner(act, A2, B).status
         flag = "OK" if max(member, non) < 0.050 else "SLOW"
         print(f"check_intertwiner {name:9s} d={d}: member {member * 1e3:7.2f} ms ({v1}, "

@@ -53,12 +53,14 @@ def rationals(max_numerator: int = 6, max_denominator: int = 4,
 
 
 @st.composite
-def monomial_matrices(draw, d: int | st.SearchStrategy[int] = st.integers(1, 4),
+def monomial_matrices(draw, d: int | st.SearchStrategy[int] | None = None,
                       scalings: str = "nonzero") -> sp.ImmutableMatrix:
     """Exact monomial matrices P D with entries in a scaling set ("nonzero", "positive",
     "sign", "one": all monomial, positively scaled, signed, plain permutations)."""
     if scalings not in SCALINGS:
         raise ValueError(f"scalings must be one of {sorted(SCALINGS)}")
+    if d is None:
+        d = st.integers(1, 4)
     n = draw(d) if isinstance(d, st.SearchStrategy) else d
     perm = draw(st.permutations(range(n)))
     M = sp.zeros(n, n)

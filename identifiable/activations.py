@@ -265,8 +265,9 @@ class Activation:
             return ("family", family.subs(a, _A))
         verified = {}
         for aval, cval in points.items():
-            status = zero_test(lambda x, aval=aval, cval=cval: self.at(aval * x) - cval * self.at(x),
-                               "point").status
+            status = zero_test(
+                lambda x, aval=aval, cval=cval: self.at(aval * x) - cval * self.at(x),
+                "point").status
             if status == "refuted":
                 continue  # a higher Taylor coefficient or the other branch excludes it
             if status != "proved":

@@ -1,4 +1,5 @@
-"""The claims catalog: one file per claim of the papers in ``proofs/``, run by ``identifiable verify``.
+"""The claims catalog: one file per claim of the papers in ``proofs/``, run by
+``identifiable verify``.
 
 Each file in ``proofs/`` defines a function decorated with :func:`claim`::
 
@@ -119,7 +120,8 @@ def load_claims(directory: str | os.PathLike | None = None) -> list[Claim]:
         modname = f"identifiable_proofs.{path.stem.replace('-', '_').replace('.', '_')}"
         if modname in sys.modules:
             module = sys.modules[modname]
-            found.extend(c for c in _REGISTRY.values() if c.path == getattr(module, "__file__", None))
+            mfile = getattr(module, "__file__", None)
+            found.extend(c for c in _REGISTRY.values() if c.path == mfile)
             continue
         spec = importlib.util.spec_from_file_location(modname, path)
         assert spec is not None and spec.loader is not None

@@ -41,7 +41,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     def show(res) -> None:
         mark = "" if res.ok else f"  <-- expected {res.claim.expected}"
-        print(f"{res.claim.id:<{widths['id']}} | {cut(res.claim.source, widths['source']):<{widths['source']}} | "
+        source = cut(res.claim.source, widths["source"])
+        print(f"{res.claim.id:<{widths['id']}} | {source:<{widths['source']}} | "
               f"{cut(res.claim.statement, widths['statement']):<{widths['statement']}} | "
               f"{cut(res.claim.method, widths['method']):<{widths['method']}} | "
               f"{res.status:<9} | {res.seconds:7.2f}{mark}", flush=True)

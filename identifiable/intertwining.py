@@ -218,7 +218,6 @@ def _decide(act, A, B, a, b, tol) -> Verdict:
     zeros = (sp.zeros(d, 1) if exact else np.zeros(d))
     a_ = zeros if a is None else a
     b_ = zeros if b is None else b
-    method = "exact" if exact else "tolerance"
     der = act.derive()
     lemma = " (Lemma E.1 and Lemma 2.2 [BK23])" if act.name == "relu" and affine else (
         " (Lemma 2.2 [BK23])" if act.name == "relu" else "")

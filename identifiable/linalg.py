@@ -18,7 +18,7 @@ from typing import Any, Union
 import numpy as np
 import sympy as sp
 
-Matrix = Union[sp.ImmutableMatrix, np.ndarray]
+Matrix = Union[sp.ImmutableMatrix, np.ndarray]  # noqa: UP007 (a runtime alias)
 
 __all__ = [
     "Matrix",

@@ -32,7 +32,7 @@ def check() -> Verdict:
                                counterexample={"derivation": der.to_dict()})
     rng = np.random.default_rng(22)
     n_members = n_refuted = 0
-    for trial in range(30):
+    for _ in range(30):
         d = int(rng.integers(1, 5))
         K = relu.intertwiner_group(d)
         A = K.random_exact(rng)

@@ -45,7 +45,8 @@ def test_members_are_proved_exactly(case):
     v = check_intertwiner(act, A, B)
     assert v.status == "proved", v
     d = A.shape[0]
-    assert numeric_residual(act, A, B, PROBE[:d]) < 1e-8 * max(1, float(max(abs(v) for v in A)) ** 3)
+    scale = max(1, float(max(abs(v) for v in A))) ** 3
+    assert numeric_residual(act, A, B, PROBE[:d]) < 1e-8 * scale
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
