@@ -218,6 +218,10 @@ class Activation:
         if isinstance(scalings, str):
             return Verdict.undecided(f"cannot derive the scalings of {self.name}: {scalings}",
                                      method="derivation")
+        clash = self._numeric_crosscheck(scalings)
+        if clash is not None:
+            return Verdict.undecided(f"cannot derive the scalings of {self.name}: {clash}",
+                                     method="derivation")
         return Verdict.proved(
             f"{self.name} is continuous and not affine, so K is monomial (Section 5.1 "
             f"[SMBK26]); scalings S = {scalings.name}, c(a) = {scalings.partner} derived from "
@@ -274,6 +278,22 @@ class Activation:
                 return f"could not verify sigma({aval} x) = {cval} sigma(x) exactly"
             verified[aval] = cval
         return ("points", verified) if verified else None
+
+    def _numeric_crosscheck(self, scalings: ScalingSet) -> str | None:
+        """Safety net for the solver: an excluded scaling must visibly fail on a grid."""
+        grid = np.concatenate([np.linspace(-3.0, 3.0, 121), [-7.5, 6.25]])
+        base = self.reference(grid)
+        if not np.all(np.isfinite(base)) or not np.any(base):
+            return None
+        for a in (-1.0, 2.0, 0.5, -2.0, 3.0):
+            if scalings.contains(a, 1e-12):
+                continue
+            moved = self.reference(a * grid)
+            c = float(base @ moved / (base @ base))
+            if np.max(np.abs(moved - c * base)) <= 1e-10 * max(1.0, np.max(np.abs(moved))):
+                return (f"the solver excluded the scaling {a}, yet sigma({a} x) = {c:.6g} "
+                        "sigma(x) numerically")
+        return None
 
     def derive(self) -> Verdict:
         """The derivation of the intertwiner group as a :class:`Verdict` (cached).
