@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     train_data, test_data = load_data(args, s)
     cfg = TrainConfig(task="autoencoder", activation="gelu", arch="attention", epochs=s["epochs"],
-                      batch_size=s["batch_size"], seed=args.seed, device=args.device,
+                      batch_size=s["batch_size"], lr=s["lr"], weight_decay=s["weight_decay"],
+                      seed=args.seed, device=args.device,
                       checkpoint_every=args.checkpoint_every, log_every=max(1, s["epochs"] // 20))
     res = train(cfg, train_data, out / "attention", resume=args.resume, test=test_data, log=_log)
     net = res.net

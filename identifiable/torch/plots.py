@@ -64,9 +64,12 @@ def _tile(w: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + 0.5 * w / (m if m > 0 else 1.0), 0, 1).transpose(1, 2, 0)
 
 
-def figure2(weights: np.ndarray, K: np.ndarray, path: str | os.PathLike, title: str = "",
-            columns: int = 8) -> Path:
-    """First-layer filters ``weights`` (``n x 3 x h x w``) sorted and framed by category of K."""
+def figure2(weights: np.ndarray, K: np.ndarray, path: str | os.PathLike | None, title: str = "",
+            columns: int = 8):
+    """First-layer filters ``weights`` (``n x 3 x h x w``) sorted and framed by category of K.
+
+    Returns the PNG's path, or the open matplotlib figure for ``path=None``.
+    """
     plt = _pyplot()
     from matplotlib.patches import Patch
 
@@ -101,11 +104,12 @@ def figure2(weights: np.ndarray, K: np.ndarray, path: str | os.PathLike, title: 
 
 
 def figure3(image: np.ndarray, attention: np.ndarray, attention_mirrored: np.ndarray,
-            perm: Sequence[int], path: str | os.PathLike, title: str = "") -> Path:
+            perm: Sequence[int], path: str | os.PathLike | None, title: str = ""):
     """Row 1: ``image`` and its heads' attention maps; row 2: the mirrored image and its maps.
 
     ``perm[h]`` is the head of the mirrored image that plays the role of head h; heads with
-    ``perm[h] != h`` are framed in cyan (the two highlighted columns of Figure 3).
+    ``perm[h] != h`` are framed in cyan (the two highlighted columns of Figure 3). Returns the
+    PNG's path, or the open figure for ``path=None``.
     """
     plt = _pyplot()
     attention, attention_mirrored = np.asarray(attention), np.asarray(attention_mirrored)
@@ -137,7 +141,10 @@ def figure3(image: np.ndarray, attention: np.ndarray, attention_mirrored: np.nda
     return _save(fig, path)
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def _save(fig, path: str | os.PathLike | None):
+    """Save atomically as PNG and close; with ``path=None`` return the open figure instead."""
+    if path is None:
+        return fig
     plt = _pyplot()
     path = Path(path)
     with atomic_path(path) as tmp:
