@@ -67,3 +67,24 @@ def test_attention_heads_command(tmp_path):
     assert sorted(res["head_perm_from_maps"]) == list(range(8))
     assert sorted(res["head_perm_from_action"]) == list(range(8))
     assert (out / "figure3.png").exists()
+
+
+def test_head_permutations_are_recovered():
+    import torch
+
+    from identifiable.experiments.attention_heads import (
+        head_permutation_from_action,
+        head_permutation_from_maps,
+    )
+
+    g = torch.Generator().manual_seed(0)
+    att = torch.rand(16, 8, 7, 7, generator=g)
+    perm = [2, 1, 0, 3, 5, 4, 7, 6]
+    att_m = torch.empty_like(att)
+    for h, p in enumerate(perm):  # head p of the mirrored image = mirror of head h's map
+        att_m[:, p] = att[:, h].flip(-1)
+    assert head_permutation_from_maps(att, att_m)[0] == perm
+    A = np.zeros((256, 256))
+    for h, p in enumerate(perm):
+        A[32 * p:32 * p + 32, 32 * h:32 * h + 32] = np.random.default_rng(h).normal(size=(32, 32))
+    assert head_permutation_from_action(A, 8)[0] == perm

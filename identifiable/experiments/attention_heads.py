@@ -31,6 +31,9 @@ from identifiable.experiments.mirror_mlp import (
 
 __all__ = ["add_arguments", "run", "head_permutation_from_maps", "head_permutation_from_action"]
 
+#: ``--quick`` for this experiment: the paper's lr and weight decay, fewer epochs
+QUICK_ATTENTION = {"epochs": 20, "lr": 1e-3, "weight_decay": 0.99}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common_arguments(p, "runs/attention-heads")
@@ -79,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from identifiable.torch.train import TrainConfig, train
 
     s = settings(args)
+    if args.quick:  # the attention net collapses under the MLP preset's strong decay
+        s.update({k: v for k, v in QUICK_ATTENTION.items() if getattr(args, k) is None})
     out = Path(args.out)
     t0 = time.perf_counter()
     train_data, test_data = load_data(args, s)

@@ -126,6 +126,10 @@ def build_model(config: TrainConfig, mean=None, std=None, n_classes: int = 10):
                      n_classes=n_classes, mean=mean, std=std)
 
 
+def _label(config: TrainConfig) -> str:
+    return "attention" if config.arch == "attention" else f"{config.task}-{config.activation}"
+
+
 def _lr_at(config: TrainConfig, step: int, total: int) -> float:
     return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
@@ -203,7 +207,7 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
     try:
         from tqdm.auto import tqdm
         bar = tqdm(range(start, end), initial=start, total=config.epochs, disable=not show,
-                   desc=f"{config.task}-{config.activation}", leave=False)
+                   desc=_label(config), leave=False)
     except ImportError:  # pragma: no cover
         bar = range(start, end)
     t0 = time.perf_counter()
@@ -236,7 +240,7 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
             save_checkpoint(ckpt, _state(net, opt, gen, config, done, history, mean, std,
                                          data.classes))
         if log is not None and ((config.log_every and done % config.log_every == 0) or save_now):
-            log(f"[{config.task}-{config.activation}] epoch {done}/{config.epochs} "
+            log(f"[{_label(config)}] epoch {done}/{config.epochs} "
                 f"loss {rec['loss']:.5f} eq {rec['eq_loss']:.5f} lam {lam:g} "
                 f"lr {rec['lr']:.2e} {rec['seconds']:.0f}s" + (" (checkpoint)" if save_now else ""))
     net.eval()
