@@ -88,3 +88,16 @@ def test_head_permutations_are_recovered():
     for h, p in enumerate(perm):
         A[32 * p:32 * p + 32, 32 * h:32 * h + 32] = np.random.default_rng(h).normal(size=(32, 32))
     assert head_permutation_from_action(A, 8)[0] == perm
+
+
+def test_experiments_register_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import identifiable.experiments as e\n"
+            "from identifiable.cli import build_parser\n"
+            "build_parser()\n"
+            "assert {'mirror-mlp', 'attention-heads'} <= set(e.EXPERIMENTS)\n"
+            "assert len(e.MEASURE) == 3\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
