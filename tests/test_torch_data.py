@@ -138,6 +138,10 @@ def test_bad_paths_are_named(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="neither"):
         D.load_images(tmp_path / "empty")
+    (tmp_path / "bad" / "train" / "cat").mkdir(parents=True)
+    (tmp_path / "bad" / "train" / "cat" / "0.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="0.png"):
+        D.load_images(tmp_path / "bad", use_cache=False)
 
 
 def test_embedded_stand_in():

@@ -209,11 +209,13 @@ def load_python_batches(folder: str | os.PathLike, split: str = "train") -> Imag
 
 
 def _decode(blob: bytes, where: str) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(io.BytesIO(blob)) as im:
-        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    return arr
+    try:
+        with Image.open(io.BytesIO(blob)) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"data: cannot decode the image {where}: {exc}") from exc
 
 
 def _assemble(items: list[tuple[str, str, np.ndarray]], source: str) -> ImageData:
