@@ -135,3 +135,13 @@ def test_attention_autoencoder_trains(small, tmp_path):
     assert res.history[1]["lam"] == 5.0 and res.history[1]["eq_loss"] > 0
     with pytest.raises(ValueError, match="autoencoder"):
         TrainConfig(task="classifier", arch="attention")
+
+
+def test_mirrors_agree_with_the_symbolic_image_flips():
+    groups = pytest.importorskip("identifiable.groups")
+    import numpy as np
+
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    for rep, fn in ((groups.mirror(3, 4, 5), mirror_lr), (groups.flip_ud(3, 4, 5), mirror_ud)):
+        M = np.asarray(rep.generators[0], dtype=float)
+        np.testing.assert_array_equal(x.flatten(1).numpy() @ M.T, fn(x).flatten(1).numpy())
