@@ -124,6 +124,7 @@ def test_streaming_statistics_equal_in_memory_least_squares(dtype, d):
     for s in range(0, 5000, 700):
         st.update(Z[s:s + 700], Y[s:s + 700])
     assert st.n == 5000
+    assert st.mean_ratio() < 0.1  # centred data
     np.testing.assert_allclose(st.G, st.G.T, rtol=1e-6, atol=1e-6)
     tol = 1e-9 if dtype == torch.float64 else 1e-4
     np.testing.assert_allclose(st.G, (Z.T @ Z).double().numpy(), rtol=1e-5, atol=1e-2)

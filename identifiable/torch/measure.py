@@ -17,7 +17,8 @@ in batches (memory O(width^2)); the evaluation keeps one float per sample.
 
 Probes (recorded in every result): ``"noise"``, N(0, 1) in the normalised input space (the
 default, as in the paper), and ``"crops"``, random crops of real images. The ``identity_error``
-(A = I) is reported beside each fit: a probe on which mirroring hardly changes f says nothing.
+(A = I) and the ``latent_mean_ratio`` (|mean f| / spread of f) are reported beside each fit: a
+probe on which mirroring hardly changes f, or whose mean dominates the latents, says nothing.
 The up-down mirror ``"ud"``, which is never trained, is the reference.
 """
 
@@ -52,6 +53,7 @@ class CrossStats:
         d_out = d_in if d_out is None else d_out
         self.G = np.zeros((d_in, d_in))
         self.C = np.zeros((d_in, d_out))
+        self.s = np.zeros(d_in)
         self.n = 0
 
     def update(self, Z: Tensor | np.ndarray, Y: Tensor | np.ndarray) -> None:
@@ -74,7 +76,15 @@ class CrossStats:
         else:
             self.G += (Z.T @ Z).cpu().double().numpy()
         self.C += (Z.T @ Y).cpu().double().numpy()
+        self.s += Z.sum(dim=0).cpu().double().numpy()
         self.n += int(Z.shape[0])
+
+    def mean_ratio(self) -> float:
+        """``|mean z| / sqrt(E |z - mean z|^2)``: large when a constant vector dominates the
+        latents (then every fit looks good and the probe says little)."""
+        m = self.s / max(self.n, 1)
+        var = max(np.trace(self.G) / max(self.n, 1) - m @ m, 0.0)
+        return float(np.sqrt(m @ m) / np.sqrt(var)) if var > 0 else float("inf")
 
     def solve(self, rcond: float = 1e-10) -> np.ndarray:
         """The least-squares A with ``A z ~ y`` (minimum-norm where the z span a subspace).
@@ -143,6 +153,7 @@ class LatentFit:
     A: np.ndarray | None = field(default=None, repr=False)
     K: np.ndarray | None = field(default=None, repr=False)
     K_nearest: np.ndarray | None = field(default=None, repr=False)
+    mean_ratio: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,7 +161,9 @@ class LatentFit:
              "layer_activation": self.activation, "K": _K_NAMES.get(self.kind),
              "ls_error": self.ls_error, "k_error": self.k_error,
              "k_nearest_error": self.k_nearest_error, "dist_ls_to_K": self.dist_to_K,
-             "identity_error": self.identity_error, "n_fit": self.n_fit, "n_eval": self.n_eval}
+             "identity_error": self.identity_error, "latent_mean_ratio": self.mean_ratio,
+             "probe_detail": _PROBE_DETAIL.get(self.probe, self.probe),
+             "n_fit": self.n_fit, "n_eval": self.n_eval}
         if self.K is not None:
             perm, vals = monomial_parts(self.K)
             d["K_perm"], d["K_signs"] = perm, [int(np.sign(v)) for v in vals]
@@ -161,6 +174,8 @@ class LatentFit:
 
 
 _K_NAMES = {"sign": "signed permutations", "one": "permutations"}
+_PROBE_DETAIL = {"noise": "N(0,1) per pixel in the normalised input space",
+                 "crops": "random resized crops of real images, normalised"}
 
 
 def noise_probe(shape: Sequence[int]) -> Callable[[int, torch.Generator], Tensor]:
@@ -244,7 +259,7 @@ def equivariance_report(net, layers: Sequence[int] = (1, 2), mirrors: Sequence[s
     for (i, m), st in stats.items():
         act, kind = _kind_of(net, i)
         A = st.solve()
-        f: dict[str, Any] = {"A": A, "act": act, "kind": kind}
+        f: dict[str, Any] = {"A": A, "act": act, "kind": kind, "mean_ratio": st.mean_ratio()}
         if kind is not None and A.shape[0] == A.shape[1]:
             f["K"] = st.best_monomial(kind)
             f["K_nearest"] = nearest_monomial(A, kind)
@@ -272,6 +287,7 @@ def equivariance_report(net, layers: Sequence[int] = (1, 2), mirrors: Sequence[s
             layer=f"f{i}", index=i, mirror=m, probe=probe, activation=f["act"], kind=f["kind"],
             ls_error=med((i, m), "A"), identity_error=med((i, m), "I"), n_fit=n_fit,
             n_eval=n_eval, k_error=med((i, m), "K"), k_nearest_error=med((i, m), "K_nearest"),
-            dist_to_K=f.get("dist"), A=f["A"], K=f.get("K"), K_nearest=f.get("K_nearest")))
+            dist_to_K=f.get("dist"), A=f["A"], K=f.get("K"), K_nearest=f.get("K_nearest"),
+            mean_ratio=f["mean_ratio"]))
     out.sort(key=lambda r: (r.index, list(mirrors).index(r.mirror)))
     return out
