@@ -217,14 +217,15 @@ class GeneralLinear(LatentGroup):
         s = np.linalg.svd(M, compute_uv=False)
         tol = default_tol(M) if tol is None else tol
         if s[-1] > tol:
-            return Verdict.proved(f"smallest singular value {s[-1]:.3g} > tol",
-                                  method="tolerance", tol=tol)
+            return Verdict.checked(f"smallest singular value {s[-1]:.3g} > tol: invertible "
+                                   "within tolerance", n_samples=self.d * self.d, tol=tol,
+                                   method="tolerance")
         return Verdict.refuted(f"smallest singular value {s[-1]:.3g} <= tol: singular",
                                counterexample={"sigma_min": float(s[-1])}, method="tolerance",
                                tol=tol)
 
     def contains(self, A: Any, tol: float | None = None) -> bool:
-        return self.membership(A, tol).status == "proved"
+        return bool(self.membership(A, tol).holds)
 
     def random(self, seed: int | np.random.Generator | None = None) -> np.ndarray:
         rng = _rng(seed)
@@ -264,7 +265,7 @@ class Monomial(LatentGroup):
     def decompose(self, A: Any, tol: float | None = None) -> MonomialParts | None:
         """A = P D if A is monomial with entries in S (else None). Exact for exact input."""
         verdict = self.membership(A, tol)
-        return verdict.witness if verdict.status == "proved" else None
+        return verdict.witness if verdict.holds else None
 
     def membership(self, A: Any, tol: float | None = None):
         """Verdict for ``A in K``; witness: the :class:`MonomialParts`; counterexample: the
@@ -289,11 +290,15 @@ class Monomial(LatentGroup):
                     counterexample={"row": i, "column": perm[i], "value": a},
                     method=method, tol=None if exact else tol)
         witness = MonomialParts(tuple(perm), tuple(vals))
-        return Verdict.proved(f"A is monomial with scalings in {self.scalings.name}",
-                              witness, method=method, tol=None if exact else tol)
+        if exact:
+            return Verdict.proved(f"A is monomial with scalings in {self.scalings.name}",
+                                  witness)
+        return Verdict.checked(f"A is monomial with scalings in {self.scalings.name} within "
+                               "tolerance", n_samples=self.d * self.d, tol=tol, witness=witness,
+                               method="tolerance")
 
     def contains(self, A: Any, tol: float | None = None) -> bool:
-        return self.membership(A, tol).status == "proved"
+        return bool(self.membership(A, tol).holds)
 
     def partner(self, A: Matrix) -> Matrix:
         """B = P diag(c(a)) for A = P diag(a) in K."""

@@ -503,7 +503,7 @@ def _prop_2_3_float(W1, W2, rep: Rep, R2, tol) -> Verdict:
         word = _word(rep, k)
         member = _pd_parts(A, m, tol)
         Bt = W2i @ R2k @ W2
-        if member.status != "proved" or np.abs(Bt - A).max() > tol * max(1.0, np.abs(A).max()):
+        if not member.holds or np.abs(Bt - A).max() > tol * max(1.0, np.abs(A).max()):
             cex = _intertwiner_cex(A, Bt, False, tol)
             Xc = X if cex is None else np.vstack([np.asarray(cex["y"], float) @ W1i.T, X])
             res = _equivariance_residual(W1, W2, G, R2k, Xc)
@@ -511,7 +511,7 @@ def _prop_2_3_float(W1, W2, rep: Rep, R2, tol) -> Verdict:
             if res[j] > 10 * tol * max(1.0, _fscale(W1, W2, Xc[j])):
                 x = Xc[j]
                 return Verdict.refuted(
-                    f"generator {word}: " + (member.reason if member.status != "proved" else
+                    f"generator {word}: " + (member.reason if not member.holds else
                                              "W2^-1 rho2 W2 != rho1")
                     + f"; |f(g x) - rho2(g) f(x)| = {res[j]:.3g} (Prop 2.3 [BK23])",
                     counterexample={"generator": word, "rho1": A, "x": x.tolist(),
@@ -610,7 +610,7 @@ def prop_b_1(W1: Any, signs: Any, rho0: Rep | Sequence[Any], *,
     for k, A in enumerate(As):
         word = _word(rep, k)
         member = perm_group.membership(A, None if exact else tol)
-        if member.status == "proved":
+        if member.holds:
             perm = list(member.witness.perm)
             bad = [i for i in range(m) if s[i] != s[perm[i]]]
             if not bad:
