@@ -16,7 +16,8 @@ of that form, the library decides w2 ReLU(A y) = w2 ReLU(y) with the kink argume
   an x where f(rho0(g) x) != f(x), re-checked exactly.
 
 Status: ``checked``, not ``proved``: every case is decided exactly, but the proposition
-quantifies over all networks and the library verifies finitely many (exact on each of finitely many generated cases).
+quantifies over all networks and the library verifies finitely many (exact on each of finitely
+many generated cases).
 """
 
 import numpy as np

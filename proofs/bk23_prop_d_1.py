@@ -19,7 +19,8 @@ algebra, rho1 a permutation, and the rewrite agrees with f at random rational in
 counterexample is re-evaluated exactly.
 
 Status: ``checked``, not ``proved``: every case is decided exactly, but the proposition
-quantifies over all networks and the library verifies finitely many (exact on each of finitely many nets).
+quantifies over all networks and the library verifies finitely many (exact on each of finitely
+many nets).
 """
 
 import itertools

@@ -18,7 +18,8 @@ and verifies the action axioms and the equivariance of phi', psi' over all of G.
 * a bijective psi: the action on all of Y (part 1, Lemma D.3) is re-checked too.
 
 Status: ``checked``, not ``proved``: every case is decided exactly, but the proposition
-quantifies over all networks and the library verifies finitely many (exact on each of finitely many G-sets).
+quantifies over all networks and the library verifies finitely many (exact on each of finitely
+many G-sets).
 """
 
 import functools
