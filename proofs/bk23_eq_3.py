@@ -16,6 +16,9 @@ random mixtures of invariant and regular channels) and kernel sizes k = 1..4:
   k, symmetric "same" padding;
 * the unprojected kernel (when it violates (3)) must be refuted by both checks, the
   convolution check with a basis image that re-checks: "only if".
+
+Status: ``checked``, not ``proved``: every case is decided exactly, but the claim quantifies
+over all kernels and image sizes and the library verifies finitely many of them.
 """
 
 from fractions import Fraction
