@@ -83,6 +83,15 @@ def _as_batch(x: Any, d: int, name: str = "x") -> tuple[np.ndarray, bool]:
     return arr, single
 
 
+def _to_np(M: Any) -> np.ndarray:
+    """Float64 array of a sympy or numpy matrix, keeping empty shapes."""
+    if isinstance(M, sp.MatrixBase):
+        if 0 in M.shape:
+            return np.zeros(M.shape)
+        return to_numpy(M).reshape(M.shape)
+    return np.asarray(M, dtype=np.float64)
+
+
 def _kind(*mats: Any) -> str:
     """'float', 'symbolic' or 'exact' for a collection of converted matrices."""
     if any(isinstance(m, np.ndarray) for m in mats):
@@ -95,8 +104,11 @@ def _kind(*mats: Any) -> str:
 def _mat(M: Any, exact: bool):
     """A converted matrix in the wanted representation (float arrays stay float)."""
     if exact:
-        return M if isinstance(M, sp.MatrixBase) else sp.ImmutableMatrix(np.asarray(M).tolist())
-    return to_numpy(M) if isinstance(M, sp.MatrixBase) else np.asarray(M, dtype=np.float64)
+        if isinstance(M, sp.MatrixBase):
+            return M
+        return sp.ImmutableMatrix.zeros(*np.shape(M)) if np.size(M) == 0 else \
+            sp.ImmutableMatrix(np.asarray(M).tolist())
+    return _to_np(M)
 
 
 def _vec(b: Any, exact: bool):
@@ -105,7 +117,7 @@ def _vec(b: Any, exact: bool):
             return sp.ImmutableMatrix(b.reshape(b.shape[0] * b.shape[1], 1))
         return sp.ImmutableMatrix(np.asarray(b).reshape(-1, 1).tolist())
     if isinstance(b, sp.MatrixBase):
-        return to_numpy(b).reshape(-1)
+        return _to_np(b).reshape(-1)
     return np.asarray(b, dtype=np.float64).reshape(-1)
 
 
@@ -315,8 +327,8 @@ class Theta:
         if self.kind == "symbolic":
             raise ValueError("theta: has free symbols; substitute values (theta.subs) before "
                              "numeric evaluation")
-        return Theta(tuple(to_numpy(W) for W in self.weights),
-                     tuple(to_numpy(b).reshape(-1) for b in self.biases), "float")
+        return Theta(tuple(_to_np(W) for W in self.weights),
+                     tuple(_to_np(b).reshape(-1) for b in self.biases), "float")
 
     def subs(self, values: dict) -> Theta:
         """Substitute values for symbols (symbolic parameters)."""
@@ -585,16 +597,20 @@ class MLP(Model):
     def random_params(self, seed: int | np.random.Generator | None = None, *,
                       exact: bool = False, scale: float = 1.0) -> Theta:
         """Seeded random parameters: float ``N(0, scale^2 / d_in)``-ish entries, or exact small
-        rationals ``p/q`` (``|p| <= 6``, ``q <= 4``)."""
+        non-zero rationals ``p/q`` (``1 <= |p| <= 6``, ``q <= 4``)."""
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+        def nums(n: int) -> np.ndarray:
+            return rng.integers(1, 7, n) * rng.choice([-1, 1], n)
+
         Ws, bs = [], []
         for i in range(self.depth):
             r, c = self.widths[i + 1], self.widths[i]
             if exact:
                 Ws.append(sp.ImmutableMatrix(r, c, [sp.Rational(int(p), int(q)) for p, q in zip(
-                    rng.integers(-6, 7, r * c), rng.integers(1, 5, r * c))]))
+                    nums(r * c), rng.integers(1, 5, r * c))]))
                 bs.append(sp.ImmutableMatrix(r, 1, [sp.Rational(int(p), int(q)) for p, q in zip(
-                    rng.integers(-6, 7, r), rng.integers(1, 5, r))]) if self.bias
+                    nums(r), rng.integers(1, 5, r))]) if self.bias
                     else sp.ImmutableMatrix.zeros(r, 1))
             else:
                 Ws.append(rng.standard_normal((r, c)) * scale / np.sqrt(max(c, 1)))
