@@ -67,7 +67,7 @@ import sympy as sp
 
 from identifiable.activations import X as _X
 from identifiable.intertwiners import GeneralLinear, Monomial
-from identifiable.linalg import default_tol, to_numpy
+from identifiable.linalg import default_tol
 from identifiable.models import MLP, Theta, TrivialGroup
 from identifiable.verdict import Verdict
 
@@ -245,9 +245,11 @@ class _Aligner:
         if not ties:
             return
         options = []
-        for rows1, rows2, _free in ties:
-            perms = itertools.permutations(rows1)
-            options.append([(rows2, p) for p in perms])
+        for rows1, rows2, free in ties:
+            signs = list(itertools.product((1, -1), repeat=len(rows2))) \
+                if free and S.kind == "sign" else [None]
+            options.append([(rows2, p, sg) for p in itertools.permutations(rows1)
+                            for sg in signs])
         first = True
         for combo in itertools.product(*options):
             if first:
@@ -255,10 +257,13 @@ class _Aligner:
                 continue
             q_b = list(q) if self.exact else np.array(q)
             a_b = list(a) if self.exact else np.array(a, dtype=float)
-            for rows2, perm in combo:
-                for r, qq in zip(rows2, perm):
+            for rows2, perm, sg in combo:
+                for j, (r, qq) in enumerate(zip(rows2, perm)):
                     q_b[r] = qq
-                    a_b[r] = self._ratio(M2, M, r, qq, S)
+                    if sg is not None:  # zero rows: the sign is free
+                        a_b[r] = sp.Integer(sg[j]) if self.exact else float(sg[j])
+                    else:
+                        a_b[r] = self._ratio(M2, M, r, qq, S)
             yield q_b, a_b
 
     def _ratio(self, M2, M, r: int, q: int, S) -> Any:
@@ -314,8 +319,8 @@ class _Aligner:
             for (qq, f1), (r, f2) in zip(members, got):
                 q[r] = qq
                 a[r] = sp.simplify(f2 / f1)
-            if len(members) > 1:
-                free = key == ("zero",)
+            free = key == ("zero",) and S.kind != "one"
+            if len(members) > 1 or free:
                 if free and S.kind in ("positive", "nonzero"):
                     self.free_scalings = True
                 ties.append(([m[0] for m in members], [g[0] for g in got], free))
@@ -340,12 +345,17 @@ class _Aligner:
             return _Fail(i, {"reason": "different widths"})
         U1, n1 = self._canon_float(M, S, i)
         U2, n2 = self._canon_float(M2, S, i)
-        scale = 1.0 if S.kind in ("positive", "nonzero") else max(
-            1.0, float(np.max(np.abs(M), initial=0.0)))
-        ctol = 1e-6 * scale
+        z1, z2 = n1 <= tol, n2 <= tol
+        # candidate tolerance on the canonical rows: an entry-wise error tol in M moves a
+        # normalised row by at most 2 tol / |row|; the final test below is on M itself
+        if S.kind in ("positive", "nonzero"):
+            nmin = float(np.min(n1[~z1], initial=np.inf))
+            ctol = 4.0 * tol / nmin if np.isfinite(nmin) and nmin > 0 else 1e-12
+        else:
+            ctol = 4.0 * tol
+        ctol = max(ctol, 1e-13)
         g2 = self.g2[i - 1]
         ktol = ctol * float(np.sum(np.abs(g2)))
-        z1, z2 = n1 <= tol, n2 <= tol
         k1, k2 = U1 @ g2, U2 @ g2
         # classes of theta's non-zero rows: runs of near-equal keys, split by distance
         nz1 = np.flatnonzero(~z1)
@@ -443,10 +453,13 @@ class _Aligner:
                 f"{resid[r]:.3g} > tol"), "residual": float(resid[r])})
         ties = []
         counts = np.bincount(cls_of, minlength=n_cls + 1)
-        for cid in np.flatnonzero(counts > 1):
+        tie_ids = set(np.flatnonzero(counts > 1).tolist())
+        if counts[zero_cls] and S.kind != "one":
+            tie_ids.add(zero_cls)
+        for cid in sorted(tie_ids):
             rows1 = np.flatnonzero(cls_of == cid).tolist()
             rows2 = np.flatnonzero(cls2 == cid).tolist()
-            free = cid == zero_cls
+            free = cid == zero_cls and S.kind != "one"
             if free and S.kind in ("positive", "nonzero"):
                 self.free_scalings = True
             ties.append((rows1, rows2, free))
@@ -1130,5 +1143,3 @@ def functional_dimension(model: MLP, theta: Any, n_samples: int | None = None, *
     return FunctionalDimension(rank, s, gap, float(thr), P, int(n_samples), symdim, exp, why,
                                {"jacobian_shape": J.shape})
 
-
-_ = to_numpy

@@ -96,17 +96,6 @@ def _activation_zero(act: Any) -> Any:
     return sp.simplify(act.exact(0))
 
 
-def _exact(*things: Any) -> bool:
-    return all(isinstance(t, sp.MatrixBase) for t in things if t is not None)
-
-
-def _to_exact(M: Any) -> sp.ImmutableMatrix:
-    if isinstance(M, sp.MatrixBase):
-        return sp.ImmutableMatrix(M)
-    return sp.ImmutableMatrix(np.asarray(M).tolist()) if np.size(M) else \
-        sp.ImmutableMatrix.zeros(*np.shape(M))
-
-
 class _AffineMap:
     """``v -> M v + c`` with numeric (batched), symbolic and augmented-matrix forms."""
 
@@ -1050,8 +1039,11 @@ class _Reducer:
             U *= s[:, None]
         key = U @ g2
         order = np.argsort(key, kind="stable")
-        scale = 1.0 if S.kind in ("positive", "nonzero") else max(1.0, float(np.max(np.abs(M))))
-        ktol = 1e-7 * scale * float(np.sum(np.abs(g2)))
+        if S.kind in ("positive", "nonzero"):
+            ctol = 4.0 * self.tol / max(float(np.min(norms)), 1e-300)
+        else:
+            ctol = 4.0 * self.tol
+        ktol = max(ctol, 1e-13) * float(np.sum(np.abs(g2)))
         out = []
         j = 0
         n = len(rows)
