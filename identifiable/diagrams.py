@@ -307,7 +307,8 @@ class Diagram:
             if _is_sym(first) and _is_sym(M):
                 D = sp.Matrix(first) - sp.Matrix(M)
                 bad = [(i, j) for i in range(D.rows) for j in range(D.cols)
-                       if D[i, j] != 0 and sp.simplify(D[i, j]) != 0]
+                       if D[i, j] != 0 and sp.expand(D[i, j]) != 0
+                       and sp.simplify(D[i, j]) != 0]
                 if bad:
                     i, j = bad[0]
                     e = sp.zeros(D.cols, 1)

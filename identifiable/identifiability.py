@@ -57,6 +57,7 @@ ReLU, leaky ReLU, GELU, softplus, others
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -611,7 +612,11 @@ def same_function(model: MLP, theta: Any, theta2: Any, *, n_samples: int = 256,
 def activation_family(act: Any) -> tuple[str, Any]:
     """``("tanh", None)``, ``("sigmoid", None)``, ``("power", m)``, ``("linear", s)``,
     ``("relu", None)`` or ``("other", None)``, decided from the expression."""
-    e = act.expr
+    return _family_of(act.expr)
+
+
+@functools.lru_cache(maxsize=128)
+def _family_of(e: sp.Expr) -> tuple[str, Any]:
     x = _X
     try:
         if sp.simplify(e - sp.tanh(x)) == 0:
