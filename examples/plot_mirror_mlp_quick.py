@@ -64,4 +64,4 @@ for name, net in (("trained", result.net), ("untrained", untrained)):
 lr1 = equivariance_report(result.net, layers=(1,), mirrors=("lr",), n_fit=20_000,
                           n_eval=1000)[0]
 W = result.net.layer(1).linear.weight.detach().numpy().reshape(-1, 3, 14, 14)
-fig = figure2(W, lr1.K, None, title="tanh autoencoder on the embedded stand-in data")
+fig = figure2(W, lr1.K_sign, None, title="tanh autoencoder on the embedded stand-in data")

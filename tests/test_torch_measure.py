@@ -68,6 +68,8 @@ def test_exactly_equivariant_tanh_layer_gives_its_signed_permutation():
     assert lr.k_error < 1e-5 and lr.k_nearest_error < 1e-5
     np.testing.assert_array_equal(lr.K, K_true)
     np.testing.assert_array_equal(lr.K_nearest, K_true)
+    np.testing.assert_array_equal(lr.K_sign, K_true)
+    assert lr.k_sign_error < 1e-5
     np.testing.assert_allclose(lr.A, K_true, atol=1e-3)
     assert lr.dist_to_K < 1e-3
     assert lr.identity_error > 0.3  # the probe does move the features

@@ -5,7 +5,9 @@ with the mirror-equivariance loss of eq. (22) in the second half of training, th
 latent mirror actions of f_1 and f_2 o f_1 (least squares and K-constrained,
 :func:`identifiable.torch.measure.equivariance_report`) for the left-right mirror and, as the
 untrained reference, the up-down mirror; prints the table task | layer | mirror | tanh | GELU,
-writes the rows as JSON and draws Figure 2 for every net.
+writes the rows as JSON and draws Figure 2 for every net (filters paired by the best signed
+permutation fit of f_1 under the left-right mirror, for GELU too, so that its negated copies,
+the bypass sigma(x) - sigma(-x) = x, show as in the paper).
 
 Importing this module does not import torch; :func:`run` does.
 """
@@ -158,9 +160,9 @@ def run(args: argparse.Namespace) -> int:
                                  "lr": s["lr"], "weight_decay": s["weight_decay"],
                                  "data": train_data.source, **res.metrics})
                 lr1 = next(f for f in fits if f.layer == "f1" and f.mirror == "lr")
-                if probe == "noise" and lr1.K is not None:
+                if probe == "noise" and lr1.K_sign is not None:
                     W = res.net.layer(1).linear.weight.detach().cpu().numpy()
-                    figure2(W.reshape(-1, *res.net.in_shape), lr1.K,
+                    figure2(W.reshape(-1, *res.net.in_shape), lr1.K_sign,
                             out / f"figure2-{task}-{act}.png",
                             title=f"{task}, first activation {act}, {s['epochs']} epochs: "
                                   f"first-layer filters by the fitted signed permutation")

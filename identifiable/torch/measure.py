@@ -153,6 +153,8 @@ class LatentFit:
     A: np.ndarray | None = field(default=None, repr=False)
     K: np.ndarray | None = field(default=None, repr=False)
     K_nearest: np.ndarray | None = field(default=None, repr=False)
+    K_sign: np.ndarray | None = field(default=None, repr=False)
+    k_sign_error: float | None = None
     mean_ratio: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -161,6 +163,7 @@ class LatentFit:
              "layer_activation": self.activation, "K": _K_NAMES.get(self.kind),
              "ls_error": self.ls_error, "k_error": self.k_error,
              "k_nearest_error": self.k_nearest_error, "dist_ls_to_K": self.dist_to_K,
+             "k_sign_error": self.k_sign_error,
              "identity_error": self.identity_error, "latent_mean_ratio": self.mean_ratio,
              "probe_detail": _PROBE_DETAIL.get(self.probe, self.probe),
              "n_fit": self.n_fit, "n_eval": self.n_eval}
@@ -264,13 +267,17 @@ def equivariance_report(net, layers: Sequence[int] = (1, 2), mirrors: Sequence[s
             f["K"] = st.best_monomial(kind)
             f["K_nearest"] = nearest_monomial(A, kind)
             f["dist"] = float(np.linalg.norm(A - f["K_nearest"]) / max(np.linalg.norm(A), 1e-300))
+        if A.shape[0] == A.shape[1]:
+            # the best signed permutation whatever the activation: shows GELU's negated copies
+            # (the bypass sigma(x) - sigma(-x) = x) in Figure 2, as the paper colours them
+            f["K_sign"] = st.best_monomial("sign")
         fits[(i, m)] = f
     errs: dict[tuple[int, str], dict[str, list[Tensor]]] = {key: {} for key in fits}
     for m, base, mirrored in batches(n_eval):
         for i in layers:
             z, y = base[i].flatten(1), mirrored[i].flatten(1)
             f, e = fits[(i, m)], errs[(i, m)]
-            for name in ("A", "K", "K_nearest"):
+            for name in ("A", "K", "K_nearest", "K_sign"):
                 if name in f:
                     e.setdefault(name, []).append(relative_errors(z, y, f[name]).cpu())
             if z.shape == y.shape:
@@ -288,6 +295,7 @@ def equivariance_report(net, layers: Sequence[int] = (1, 2), mirrors: Sequence[s
             ls_error=med((i, m), "A"), identity_error=med((i, m), "I"), n_fit=n_fit,
             n_eval=n_eval, k_error=med((i, m), "K"), k_nearest_error=med((i, m), "K_nearest"),
             dist_to_K=f.get("dist"), A=f["A"], K=f.get("K"), K_nearest=f.get("K_nearest"),
+            K_sign=f.get("K_sign"), k_sign_error=med((i, m), "K_sign"),
             mean_ratio=f["mean_ratio"]))
     out.sort(key=lambda r: (r.index, list(mirrors).index(r.mirror)))
     return out
