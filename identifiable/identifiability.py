@@ -1108,7 +1108,9 @@ def _expected(model: MLP) -> tuple[int | None, str]:
     if fam == "relu":
         if d0 >= 2 and all(h >= 2 for h in hidden):
             return P - sum(hidden), ("ReLU, input and hidden widths >= 2: #params - #hidden "
-                                     "(Grillo & Montufar 2026)")
+                                     "(Grillo & Montufar 2026), the maximum over parameters, "
+                                     "attained on an open set; dead, always-active or "
+                                     "otherwise degenerate neurons give less")
         return None, "ReLU with a width-1 input or hidden layer: no prediction"
     return None, "no prediction for this activation"
 

@@ -202,7 +202,8 @@ class Submodel:
         widths = [ambient.widths[0]] + [b.shape[1] for b in Bs] + [ambient.widths[-1]]
         self.model = MLP(widths, list(ambient.activations), bias=ambient.bias)
         eye = (lambda d: sp.ImmutableMatrix.eye(d)) if self.exact else (lambda d: np.eye(d))
-        self.B = [eye(widths[0])] + Bs + [eye(widths[-1])]
+        I0, IL = eye(widths[0]), eye(widths[-1])  # shared, never mutated
+        self.B = [I0] + Bs + [IL]
         self.groups = ambient.latent_groups()
         self.sub_groups = self.model.latent_groups()
         # alpha: derived from B unless given
@@ -213,7 +214,7 @@ class Submodel:
               for i, a in enumerate(As)]
         offs = list(offsets) if offsets is not None else [self._derive_offset(i)
                                                           for i in range(1, L)]
-        self.A = [eye(widths[0])] + As + [eye(widths[-1])]
+        self.A = [I0] + As + [IL]
         self.offsets = [None] + [None if o is None else (
             sp.ImmutableMatrix(sp.Matrix(o).reshape(len(o), 1)) if self.exact
             else _np(o).reshape(-1)) for o in offs] + [None]
@@ -223,7 +224,7 @@ class Submodel:
             raise ValueError(f"A_star: expected {L - 1} matrices, got {len(Ast)}")
         Ast = [self._conv(a, f"A_star[{i}]", (widths[i + 1], ambient.widths[i + 1]))
                for i, a in enumerate(Ast)]
-        self.A_star = [eye(widths[0])] + Ast + [eye(widths[-1])]
+        self.A_star = [I0] + Ast + [IL]
         self.alpha = [_AffineMap(self.A[i], self.offsets[i], f"alpha_{i}") for i in range(L + 1)]
         self.alpha_star = [_AffineMap(self.A_star[i], None, f"alpha*_{i}")
                            for i in range(L + 1)]
