@@ -386,6 +386,19 @@ class Submodel:
                 G[r, r] = 1
         return sp.ImmutableMatrix(G) if exact else G
 
+    #: the ambient parameter :func:`reduce` started from (None for the builders)
+    source: Theta | None = None
+
+    def verify_function(self, theta: Theta | None = None, **kwargs: Any) -> Verdict:
+        """``f(.; theta) = f(.; beta(theta~))`` for the parameter ``reduce`` started from (or
+        ``theta``): :func:`identifiable.identifiability.same_function`."""
+        from identifiable.identifiability import same_function
+
+        theta = self.source if theta is None else theta
+        if theta is None:
+            raise ValueError("theta: this submodel was not made by reduce; pass a parameter")
+        return same_function(self.ambient, theta, self.embed(), **kwargs)
+
     # ------------------------------------------------------------------ parameters
     def embed(self, theta: Theta | None = None) -> Theta:
         """``beta(theta~)``: the ambient parameter of the submodel parameter (default
@@ -1153,6 +1166,7 @@ class _Reducer:
         sub = from_intertwiners(m, Bs, theta=theta_p, name=name, steps=self.steps)
         if self.copies and any(self.copy_of.values()):
             sub = self._weighted(sub, Bs) or sub
+        sub.source = self.theta0
         return sub
 
     def _basis(self, i: int) -> Any:

@@ -95,6 +95,7 @@ def test_appendix_b_submodel():
     assert sub.embed().weights[1] == sp.Matrix([[-2, 0]])
     assert sub.theta.weights[0] == sp.Matrix([[1, 1]])
     assert sub.check().status == "proved"
+    assert sub.verify_function().status == "proved"
     for i in (1, 2):
         assert sub.diagram(i).commutes().status == "proved"
     assert any("half-dead" in s for s in sub.steps)
@@ -146,6 +147,7 @@ def planted(draw, exact=True):
 
 
 def _same_numeric(m, th, sub):
+    assert sub.verify_function().holds
     X = np.random.default_rng(7).standard_normal((40, m.widths[0])) * 2
     y = m(X, th)
     tol = 1e-8 * max(1.0, float(np.max(np.abs(y))))
