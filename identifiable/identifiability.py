@@ -321,11 +321,34 @@ class _Aligner:
                 q[r] = qq
                 a[r] = sp.simplify(f2 / f1)
             free = key == ("zero",) and S.kind != "one"
+            if free:
+                fail = self._zero_rows(i, [m[0] for m in members], [g[0] for g in got], S)
+                if fail is not None:
+                    return fail
             if len(members) > 1 or free:
-                if free and S.kind in ("positive", "nonzero"):
-                    self.free_scalings = True
                 ties.append(([m[0] for m in members], [g[0] for g in got], free))
         return q, a, ties
+
+    def _zero_rows(self, i: int, rows1: list, rows2: list, S) -> _Fail | None:
+        """Zero rows have a free scaling; it only acts on their outgoing columns. The numbers
+        of zero outgoing columns must agree; non-zero ones leave k undetermined (continuous S)."""
+        N1, N2 = self.t1.weights[i], self.t2.weights[i]
+
+        def zero_col(N, r):
+            if self.exact:
+                return all(_is_zero(v) for v in N.col(r))
+            return bool(np.max(np.abs(np.asarray(N)[:, r]), initial=0.0) <= self.tol)
+
+        z1 = [zero_col(N1, r) for r in rows1]
+        z2 = [zero_col(N2, r) for r in rows2]
+        if sum(z1) != sum(z2):
+            return _Fail(i, {"rows_theta": rows1, "rows_theta2": rows2, "reason": (
+                f"{len(rows1) - sum(z1)} zero rows of theta but {len(rows2) - sum(z2)} of "
+                f"theta2 have a non-zero outgoing column in layer {i + 1}; a scaling of a zero "
+                "row cannot change that")})
+        if S.kind in ("positive", "nonzero") and not all(z1):
+            self.free_scalings = True
+        return None
 
     def _canon_float(self, M: np.ndarray, S, i: int) -> tuple[np.ndarray, np.ndarray]:
         norms = np.linalg.norm(M, axis=1)
@@ -461,8 +484,10 @@ class _Aligner:
             rows1 = np.flatnonzero(cls_of == cid).tolist()
             rows2 = np.flatnonzero(cls2 == cid).tolist()
             free = cid == zero_cls and S.kind != "one"
-            if free and S.kind in ("positive", "nonzero"):
-                self.free_scalings = True
+            if free:
+                fail = self._zero_rows(i, rows1, rows2, S)
+                if fail is not None:
+                    return fail
             ties.append((rows1, rows2, free))
         return q, a, ties
 

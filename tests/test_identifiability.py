@@ -274,3 +274,18 @@ def test_functional_dimension_matches_prediction(act, widths, bias, seed):
         assert fd.rank == fd.predicted_by_symmetry
     if act == "identity" and not bias:
         assert fd.rank == m.n_params - sum(d * d for d in m.hidden_widths)
+
+
+def test_align_zero_rows_with_a_continuous_scaling():
+    m = MLP([2, 3, 1], "relu")
+    # neuron 1: zero row, non-zero outgoing column (half-dead); theta1 zeroes the column
+    th = m.params([[[1, 2], [0, 0], [3, -1]], [[2, 5, 1]]], [[1, 0, 1], [3]])
+    th1 = m.params([[[1, 2], [0, 0], [3, -1]], [[2, 0, 1]]], [[1, 0, 1], [3]])
+    v = align(m, th, th1)
+    assert v.status == "refuted" and "zero rows" in v.reason
+    # an inactive neuron: its scaling is free but acts on a zero column only
+    th2 = m.params([[[1, 2], [0, 0], [3, -1]], [[2, 0, 1]]], [[1, 0, 1], [3]])
+    k = [sp.Matrix([[0, 0, 2], [R(1, 2), 0, 0], [0, 3, 0]])]
+    v = align(m, th2, m.transform(th2, k))
+    assert v.status == "proved" and not v.details["unique"]
+    assert m.transform(th2, v.witness).equals(m.transform(th2, k))
