@@ -18,6 +18,11 @@ Activations and intertwiners (:mod:`identifiable.activations`, :mod:`identifiabl
 * :func:`rationals`, :func:`invertible_matrices`, :func:`monomial_matrices`: exact matrices
   (monomial ones with scalings in ``R^x``, ``R_>0``, ``{+1,-1}`` or ``{1}``);
 * :func:`exact_intertwiner_pairs`: ``(name, A, B)`` with sigma(A x) = B sigma(x).
+
+Equivariant networks (:mod:`identifiable.equivariance`):
+
+* :func:`layerwise_equivariant_networks`: random exact MLPs, layerwise equivariant for a random
+  permutation group and random representations into K_i, then scrambled by a random k in K.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ from identifiable._core_strategies import (
     monomial_matrices,
     rationals,
 )
+from identifiable._equivariant_strategies import (
+    EquivariantCase,
+    layerwise_equivariant_networks,
+)
 from identifiable.groups import Rep, matrix_of_permutation
 
 __all__ = [
@@ -47,6 +56,8 @@ __all__ = [
     "invertible_matrices",
     "monomial_matrices",
     "exact_intertwiner_pairs",
+    "EquivariantCase",
+    "layerwise_equivariant_networks",
 ]
 
 
