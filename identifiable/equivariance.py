@@ -407,7 +407,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
                         [_np(g) for g in G.gout], n_samples=max(n_samples, 64), tol=tol,
                         seed=seed)
     if eq.status == "refuted" and exact:
-        eq = is_equivariant(model, theta, G.gin, G.gout, exact_limit=10**9)
+        eq = _confirm_exactly(model, theta, G, eq)
     if eq.status == "refuted":
         return Verdict.refuted("hypothesis of Theorem 4.1 fails: f is not G-equivariant "
                                "(Definition 3.6), so no latent actions make every layer "
@@ -519,6 +519,26 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     n = eq.n_samples or n_samples
     tol_used = max(eq.tol or 0.0, (weakest.tol or 0.0) if weakest is not None else 0.0)
     return Verdict.checked(reason, n_samples=n, tol=tol_used, witness=witness)
+
+
+def _confirm_exactly(model, theta, G: GroupPair, eq: Verdict) -> Verdict:
+    """Re-evaluate a sampled counterexample exactly at a nearby rational input (30 digits);
+    fall back to the full symbolic decision if the rounded input does not violate (4)."""
+    cex = eq.counterexample
+    j = G.words.index(cex["g"])
+    gi, go = sp.Matrix(G.gin[j]), sp.Matrix(G.gout[j])
+    x = sp.Matrix([sp.Rational(round(float(v) * 64), 64) for v in cex["x"]])
+    lhs = model.symbolic(theta, gi * x)
+    rhs = go * model.symbolic(theta, x)
+    diffs = [abs(float(sp.N(a - b, 30))) for a, b in zip(lhs, rhs)]
+    if max(diffs) > 1e-20:
+        r = int(np.argmax(diffs))
+        return Verdict.refuted(
+            f"f(g x) != g f(x) for g = {cex['g']}, output {r}, at an exact rational input "
+            "(Definition 3.6 [SMBK26])",
+            counterexample={"g": cex["g"], "x": list(x), "output": r, "f(gx)": lhs[r],
+                            "g f(x)": rhs[r], "residual": diffs[r]})
+    return is_equivariant(model, theta, G.gin, G.gout, exact_limit=10**9)
 
 
 def _weaker(a: Verdict | None, b: Verdict) -> Verdict:
