@@ -19,6 +19,11 @@ Activations and intertwiners (:mod:`identifiable.activations`, :mod:`identifiabl
   (monomial ones with scalings in ``R^x``, ``R_>0``, ``{+1,-1}`` or ``{1}``);
 * :func:`exact_intertwiner_pairs`: ``(name, A, B)`` with sigma(A x) = B sigma(x).
 
+Models (:mod:`identifiable.models`):
+
+* :func:`mlp_widths`, :func:`mlps`, :func:`mlp_params`, :func:`mlps_with_params`: random MLPs
+  and exact or float parameters; :func:`latent_elements`: random k in K.
+
 Equivariant networks (:mod:`identifiable.equivariance`):
 
 * :func:`layerwise_equivariant_networks`: random exact MLPs, layerwise equivariant for a random
@@ -42,6 +47,14 @@ from identifiable._equivariant_strategies import (
     EquivariantCase,
     layerwise_equivariant_networks,
 )
+from identifiable._model_strategies import (
+    MODEL_ACTIVATIONS,
+    latent_elements,
+    mlp_params,
+    mlp_widths,
+    mlps,
+    mlps_with_params,
+)
 from identifiable.groups import Rep, matrix_of_permutation
 
 __all__ = [
@@ -58,6 +71,12 @@ __all__ = [
     "exact_intertwiner_pairs",
     "EquivariantCase",
     "layerwise_equivariant_networks",
+    "MODEL_ACTIVATIONS",
+    "mlp_widths",
+    "mlps",
+    "mlp_params",
+    "latent_elements",
+    "mlps_with_params",
 ]
 
 
