@@ -56,7 +56,7 @@ for i, rho in enumerate(v.witness["rho_generators"], start=1):
 
 # %%
 # The recovered action is the planted one, conjugated by the scramble k
-# --------------------------------------------------------------------
+# ---------------------------------------------------------------------
 planted = [r1, r2]
 for i, (R, A) in enumerate(zip(v.witness["rho_generators"], k), start=1):
     expected = A @ planted[i - 1] @ np.linalg.inv(A)

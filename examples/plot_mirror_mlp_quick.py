@@ -44,9 +44,9 @@ print(f"loss after {config.epochs} epochs: {result.history[-1]['loss']:.4f}, "
 # -----------------------------------
 # For the first layer f_1 and the composite f_2 o f_1 we fit A with A f(y) ~ f(mirror y) on
 # N(0, 1) probes in the normalised input space, and evaluate the median relative error
-# |f(mirror y) - A f(y)| / |f(y)| on an independent draw. Beside the least-squares A we fit the
-# best element of K (signed permutations for tanh, permutations for GELU). The up-down mirror,
-# never trained, is the reference; an untrained network is the baseline.
+# ``|f(mirror y) - A f(y)| / |f(y)|`` on an independent draw. Beside the least-squares A we
+# fit the best element of K (signed permutations for tanh, permutations for GELU). The
+# up-down mirror, never trained, is the reference; an untrained network is the baseline.
 untrained = MirrorMLP("autoencoder", "tanh")
 for name, net in (("trained", result.net), ("untrained", untrained)):
     print(f"\n{name}")
@@ -58,7 +58,7 @@ for name, net in (("trained", result.net), ("untrained", untrained)):
 
 # %%
 # Figure 2: the first-layer filters, sorted by the fitted signed permutation
-# -------------------------------------------------------------------------
+# --------------------------------------------------------------------------
 # Blue: self-symmetric (K[i, i] = +1); green: mirrored pairs (K[i, j] = +1); gold: mirrored and
 # negated (K[i, j] = -1); grey: not paired by an involution (a poor fit).
 lr1 = equivariance_report(result.net, layers=(1,), mirrors=("lr",), n_fit=20_000,
