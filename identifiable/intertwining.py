@@ -34,7 +34,7 @@ from identifiable.verdict import Verdict
 
 __all__ = ["check_intertwiner", "check_affine_intertwiner"]
 
-_N_RANDOM = 48
+_N_RANDOM = 24
 
 
 # ---------------------------------------------------------------------- inputs
@@ -114,7 +114,7 @@ def _hint_points(A: np.ndarray, a: np.ndarray | None, focus_rows: list[int]) -> 
                     y[k2] += t
                     pts.append(y)
     if not focus_rows:
-        cols = set(range(min(d, 16)))
+        cols = set(range(min(d, 4)))
     for k in sorted(cols):
         for s in scales:  # -e_k, e_k and friends
             x = np.zeros(d)
