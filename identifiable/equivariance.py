@@ -121,8 +121,7 @@ def _inv(M: Any) -> Any:
     return np.linalg.inv(M)
 
 
-def _np(M: Any) -> np.ndarray:
-    return to_numpy(M) if isinstance(M, sp.MatrixBase) else np.asarray(M, dtype=float)
+_np = to_numpy  # float64 view of an exact or float matrix
 
 
 # ---------------------------------------------------------------------- Definition 3.6

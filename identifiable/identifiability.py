@@ -793,20 +793,24 @@ def _positive(reason: str, theta: Theta, tol: float | None, **details: Any) -> V
                            tol=tol or 0.0, method="theorem (tolerance)", **details)
 
 
-def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
-                 evidence: bool = True) -> Verdict:
-    """Is ``theta`` identifiable (Definition 3.4 [SMBK26])? See the module docstring for the
-    theorems and the hypotheses checked. ``refuted`` carries a second parameter ``theta_prime``
-    with the same function that no element of ``K`` relates to ``theta``."""
+def _theta_and_tol(model: MLP, theta: Any, tol: float | None) -> tuple[Theta, float | None]:
+    """Validate an MLP parameter; exact parameters get ``tol = None``, float ones a default."""
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected an MLP, got {type(model).__name__}")
     theta = model._check_theta(theta)
     if theta.kind == "symbolic":
         raise ValueError("theta: symbolic parameters; substitute values first")
-    if not theta.exact and tol is None:
-        tol = default_tol(*theta.weights, *theta.biases)
     if theta.exact:
-        tol = None
+        return theta, None
+    return theta, default_tol(*theta.weights, *theta.biases) if tol is None else tol
+
+
+def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
+                 evidence: bool = True) -> Verdict:
+    """Is ``theta`` identifiable (Definition 3.4 [SMBK26])? See the module docstring for the
+    theorems and the hypotheses checked. ``refuted`` carries a second parameter ``theta_prime``
+    with the same function that no element of ``K`` relates to ``theta``."""
+    theta, tol = _theta_and_tol(model, theta, tol)
     method = "theorem" if theta.exact else "theorem (tolerance)"
     L = model.depth
     hidden = [w for w in model.hidden_widths]
@@ -943,15 +947,7 @@ def weakly_identifiable(model: MLP, theta: Any, *, tol: float | None = None,
     """
     from identifiable.submodels import reduce
 
-    if not isinstance(model, MLP):
-        raise TypeError(f"model: expected an MLP, got {type(model).__name__}")
-    theta = model._check_theta(theta)
-    if theta.kind == "symbolic":
-        raise ValueError("theta: symbolic parameters; substitute values first")
-    if not theta.exact and tol is None:
-        tol = default_tol(*theta.weights, *theta.biases)
-    if theta.exact:
-        tol = None
+    theta, tol = _theta_and_tol(model, theta, tol)
     sub = reduce(model, theta, tol=tol)
     emb = sub.embed()
     vid = identifiable(sub.model, sub.theta, tol=tol, evidence=evidence)

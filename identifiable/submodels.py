@@ -1253,13 +1253,8 @@ def _projector_cols(M: sp.Matrix, d: int) -> sp.Matrix:
 
 
 def _projector_rows_np(N: np.ndarray, tol: float) -> np.ndarray:
-    d = N.shape[1]
-    if N.size == 0:
-        return np.zeros((d, d))
-    _, s, Vt = np.linalg.svd(N, full_matrices=False)
-    r = int(np.sum(s > tol))
-    V = Vt[:r]
-    return V.T @ V
+    """Orthogonal projector onto the row space of N (the column space of N^T)."""
+    return _projector_cols_np(N.T, tol)
 
 
 def _projector_cols_np(M: np.ndarray, tol: float) -> np.ndarray:
