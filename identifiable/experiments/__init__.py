@@ -22,6 +22,7 @@ def register(name: str, help_text: str, add_arguments, run) -> None:
 
 # --- Section 6 [SMBK26] (numeric torch backend; the modules import torch only inside run) ---
 from identifiable.experiments import attention_heads as _attention_heads  # noqa: E402
+from identifiable.experiments import gcnn_barrier as _gcnn_barrier  # noqa: E402
 from identifiable.experiments import measure_cmd as _measure_cmd  # noqa: E402
 from identifiable.experiments import mirror_mlp as _mirror_mlp  # noqa: E402
 
@@ -31,6 +32,11 @@ register("mirror-mlp", "Section 6.1 / Figure 2 [SMBK26]: train the four MLPs wit
 register("attention-heads", "Section 6.2 / Figure 3 [SMBK26]: train the attention autoencoder "
          "and detect the head permutation under the mirror",
          _attention_heads.add_arguments, _attention_heads.run)
+
+# --- Section 4.1 [BK23] ---
+register("gcnn-barrier", "Section 4.1 / Tables 2 and 4 / Figures 1 and 4 [BK23]: train VGG11s, "
+         "GCNNs and PGCNNs (Table 1 recipes) and measure invariance error and GCNN barrier",
+         _gcnn_barrier.add_arguments, _gcnn_barrier.run)
 
 #: ``identifiable measure CHECKPOINT``: (help, add_arguments, run)
 MEASURE = ("equivariance report (latent mirror actions, Section 6 [SMBK26]) of a saved network",

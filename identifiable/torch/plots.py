@@ -6,6 +6,13 @@
   negated (``K[i, j] = -1``, including ``j = i``: a filter that is its own negated mirror).
 * :func:`figure3`: the attention of the query token per head for an image and its mirror, with
   the detected head permutation marked (Figure 3).
+
+and of [BK23]:
+
+* :func:`figure1_filter_pairs`: each first-layer filter next to the filter of the horizontally
+  flipped network that activation matching assigned to it (Figure 1 / 7 style);
+* :func:`figure4_orders`: the number of channels of permutation order 1, 2 and > 2 found by
+  activation matching, per layer and training recipe (Figure 4).
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import numpy as np
 
 from identifiable.io import atomic_path
 
-__all__ = ["filter_categories", "figure2", "figure3", "CATEGORY_COLOURS"]
+__all__ = ["filter_categories", "figure2", "figure3", "figure1_filter_pairs", "figure4_orders",
+           "CATEGORY_COLOURS"]
 
 CATEGORY_COLOURS = {"self-symmetric": "tab:blue", "mirrored pair": "tab:green",
                     "mirrored and negated": "gold"}
@@ -135,6 +143,75 @@ def figure3(image: np.ndarray, attention: np.ndarray, attention_mirrored: np.nda
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def figure1_filter_pairs(weights: np.ndarray, perm: Sequence[int],
+                         path: str | os.PathLike | None, title: str = "", columns: int = 8):
+    """First-layer filters (``n x 3 x h x w``), each next to ``tau(weights[perm[i]])``.
+
+    ``perm[i]`` is the channel of the flipped network matched to channel ``i`` (as returned by
+    activation matching), so for a GCNN every pair is identical. Each pair shares one colour
+    scale; the pair's relative difference is printed above it.
+    """
+    plt = _pyplot()
+    w = np.asarray(weights, dtype=np.float64)
+    perm = np.asarray(perm, dtype=int)
+    if w.ndim != 4 or w.shape[1] != 3:
+        raise ValueError(f"weights: expected n x 3 x h x w, got {w.shape}")
+    if perm.shape != (w.shape[0],):
+        raise ValueError(f"perm: expected {w.shape[0]} entries, got {perm.shape}")
+    flipped = w[perm][..., ::-1]
+    n = w.shape[0]
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, 2 * columns, figsize=(2 * columns * 0.62, rows * 0.8 + 0.6),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i in range(n):
+        a, b = w[i], flipped[i]
+        m = max(np.abs(a).max(), np.abs(b).max(), 1e-12)
+        rel = np.linalg.norm(a - b) / max(0.5 * (np.linalg.norm(a) + np.linalg.norm(b)), 1e-12)
+        r, c = divmod(i, columns)
+        for k, f in enumerate((a, b)):
+            ax = axes[r, 2 * c + k]
+            ax.imshow(np.clip(0.5 + 0.5 * f / m, 0, 1).transpose(1, 2, 0), interpolation="nearest")
+        axes[r, 2 * c].set_title(f"{i}:{perm[i]} {rel:.2f}", fontsize=5, loc="left")
+    fig.suptitle(title or "first-layer filters | matched filters of the flipped net", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def figure4_orders(orders: dict[str, Sequence[dict[str, float]]],
+                   path: str | os.PathLike | None, title: str = ""):
+    """Stacked bars: channels of permutation order 1, 2, > 2 per layer, one panel per recipe.
+
+    ``orders[recipe][j]`` is ``{"1": n1, "2": n2, ">2": n3}`` for hidden layer ``j`` (mean over
+    seeds, say). For a GCNN all channels should have order <= 2 (Figure 4 [BK23]).
+    """
+    plt = _pyplot()
+    if not orders:
+        raise ValueError("orders: nothing to plot")
+    names = list(orders)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False,
+                             sharey=True)
+    colours = {"1": "tab:blue", "2": "tab:green", ">2": "tab:red"}
+    for ax, name in zip(axes[0], names):
+        layers = orders[name]
+        x = np.arange(1, len(layers) + 1)
+        bottom = np.zeros(len(layers))
+        for key, col in colours.items():
+            h = np.array([float(d.get(key, 0)) for d in layers])
+            ax.bar(x, h, bottom=bottom, color=col, label=f"order {key}")
+            bottom += h
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("layer")
+        ax.set_xticks(x)
+    axes[0, 0].set_ylabel("channels")
+    axes[0, -1].legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

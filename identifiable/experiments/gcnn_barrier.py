@@ -1,0 +1,324 @@
+"""``identifiable experiment gcnn-barrier``: Section 4.1, Tables 2 and 4, Figures 1 and 4 [BK23].
+
+For every requested recipe of Table 1 and seed: train the VGG11 / GCNN / PGCNN
+(:func:`identifiable.torch.recipes.train_recipe`; a finished checkpoint in ``OUT/nets`` is
+reused), export it to a plain ``nn.Sequential`` (:func:`identifiable.torch.vgg.to_plain`) and
+measure with :mod:`identifiable.torch.align`:
+
+* the test accuracy;
+* the relative invariance error of Section 4, averaged over ``--n-inv`` training images;
+* the GCNN barrier (eq. (4) on test accuracy) between the net and its flipped copy aligned by
+  activation matching over ``--n-match`` training images, after a BatchNorm-statistics reset
+  (``barrier``) and with REPAIR (``barrier_repair``), with the absolute barriers, the accuracy of
+  the flipped net and the permutation-order counts per layer (Figure 4).
+
+Then, for the Table 4 baseline, the same interpolation barrier between two *different* trained
+nets: every pair of seeds of one recipe and, per seed, every pair of recipes (``--merge``).
+
+Prints a Table 2-style table (mean +- sample std over seeds) and the Table 4 table, writes
+``OUT/results.json`` (everything), ``OUT/table.txt``, ``OUT/figure4.png`` (order histogram) and
+``OUT/figure1-RECIPE.png`` (first-layer filters of seed 0 next to their matched flipped
+filters); ``--json FILE`` writes one row per trained net with the keys
+``recipe, seed, accuracy, invariance_error, barrier, barrier_repair``.
+
+Under ``torchrun --nproc_per_node N`` the (recipe, seed) jobs and then the merge jobs are split
+between the processes (:mod:`identifiable.torch.distributed`; gloo on CPU, nccl on CUDA), and
+rank 0 writes the report. Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "run", "QUICK", "format_table2", "format_table4", "summarise"]
+
+DEFAULT_RECIPES = ("cnn", "cnn-inv", "gcnn")
+
+#: ``--quick``: the embedded stand-in data, tiny nets, two epochs, two seeds, every recipe,
+#: Table 4 only within recipes
+QUICK = {"width": 0.0625, "epochs": 2, "seeds": 2, "n_match": 512, "n_inv": 512,
+         "n_train": 2048, "n_test": 1024, "recipes": None, "merge": "same"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from identifiable.torch.table1 import recipe_names
+
+    p.add_argument("--recipe", nargs="+", default=None, metavar="NAME",
+                   help=f"recipes of Table 1 [BK23] among {', '.join(recipe_names())} "
+                        f"(default: {' '.join(DEFAULT_RECIPES)}; every recipe with --quick)")
+    p.add_argument("--width", type=float, default=None,
+                   help="VGG11 width multiplier (1.0 = 9.23 M parameters; default 1.0)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 30)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per recipe (default 3)")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are FIRST .. FIRST+N-1")
+    p.add_argument("--data", default=None, metavar="PATH",
+                   help="CIFAR-10 (.tar.gz / image folders / cifar-10-batches-py); default: the "
+                        "embedded stand-in (photograph crops, not CIFAR-10)")
+    p.add_argument("--out", default="runs/gcnn-barrier", metavar="DIR",
+                   help="output folder; trained nets are kept in DIR/nets and reused")
+    p.add_argument("--json", metavar="FILE", help="write one row per trained net as JSON")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run on the embedded data (about a minute on a CPU)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--batch-size", type=int, default=256, help="training batch size")
+    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (triangular)")
+    p.add_argument("--inv-weight", type=float, default=1.0, help="weight of the inv-loss")
+    p.add_argument("--n-match", type=int, default=None,
+                   help="training images for activation matching, BN reset and REPAIR "
+                        "(default 5000)")
+    p.add_argument("--n-inv", type=int, default=None,
+                   help="training images for the invariance error (default 5000)")
+    p.add_argument("--merge", choices=("none", "same", "all"), default=None,
+                   help="Table 4: merge different nets of one recipe (same) and of different "
+                        "recipes too (all; the default, 'same' with --quick)")
+
+
+def _log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    from identifiable.torch.table1 import recipe_names
+
+    s: dict[str, Any] = {"width": 1.0, "epochs": 30, "seeds": 3, "n_match": 5000,
+                         "n_inv": 5000, "n_train": None, "n_test": None,
+                         "recipes": list(DEFAULT_RECIPES), "merge": "all"}
+    if args.quick:
+        s.update(QUICK)
+        s["recipes"] = list(recipe_names())
+    for key, name in (("width", "width"), ("epochs", "epochs"), ("seeds", "seeds"),
+                      ("n_match", "n_match"), ("n_inv", "n_inv"), ("recipes", "recipe"),
+                      ("merge", "merge")):
+        if getattr(args, name) is not None:
+            s[key] = getattr(args, name)
+    unknown = [r for r in s["recipes"] if r not in recipe_names()]
+    if unknown:
+        raise ValueError(f"--recipe: unknown {unknown}; expected among {list(recipe_names())}")
+    s["recipes"] = list(dict.fromkeys(s["recipes"]))
+    if s["seeds"] < 1:
+        raise ValueError(f"--seeds: expected >= 1, got {s['seeds']}")
+    return s
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    vals = [v for v in values if v == v]
+    if not vals:
+        return math.nan, math.nan
+    m = sum(vals) / len(vals)
+    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return m, sd
+
+
+def _pm(values: list[float]) -> str:
+    m, sd = _mean_std(values)
+    return f"{m:.3g} +- {sd:.2g}"
+
+
+def summarise(rows: list[dict[str, Any]], key: str = "recipe") -> dict[str, dict[str, Any]]:
+    """Per recipe: mean and std over seeds of every numeric measurement."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(r[key] for r in rows):
+        rs = [r for r in rows if r[key] == name]
+        out[name] = {"n": len(rs)}
+        for k in ("accuracy", "flip_accuracy", "invariance_error", "barrier", "barrier_abs",
+                  "barrier_repair", "barrier_repair_abs"):
+            if all(k in r for r in rs):
+                out[name][k] = _mean_std([r[k] for r in rs])
+    return out
+
+
+def format_table2(rows: list[dict[str, Any]]) -> str:
+    """Table 2 [BK23]: accuracy, invariance error, GCNN barrier (BN reset / REPAIR)."""
+    head = (f"{'recipe':<16}| {'n':>2} | {'accuracy':<18}| {'invariance error':<20}| "
+            f"{'GCNN barrier':<20}| {'GCNN barrier, REPAIR':<20}")
+    lines = [head, "-" * len(head)]
+    for name in dict.fromkeys(r["recipe"] for r in rows):
+        rs = [r for r in rows if r["recipe"] == name]
+        lines.append(f"{name:<16}| {len(rs):>2} | {_pm([r['accuracy'] for r in rs]):<18}| "
+                     f"{_pm([r['invariance_error'] for r in rs]):<20}| "
+                     f"{_pm([r['barrier'] for r in rs]):<20}| "
+                     f"{_pm([r['barrier_repair'] for r in rs]):<20}")
+    return "\n".join(lines)
+
+
+def format_table4(merges: list[dict[str, Any]]) -> str:
+    """Table 4 [BK23]: barrier of merging two different nets (mean +- std over pairs)."""
+    head = (f"{'model 1':<16}| {'model 2':<16}| {'n':>2} | {'barrier':<20}| "
+            f"{'barrier, REPAIR':<20}")
+    lines = [head, "-" * len(head)]
+    for a, b in dict.fromkeys((m["recipe_a"], m["recipe_b"]) for m in merges):
+        ms = [m for m in merges if (m["recipe_a"], m["recipe_b"]) == (a, b)]
+        lines.append(f"{a:<16}| {b:<16}| {len(ms):>2} | {_pm([m['barrier'] for m in ms]):<20}| "
+                     f"{_pm([m['barrier_repair'] for m in ms]):<20}")
+    return "\n".join(lines)
+
+
+def merge_jobs(recipes: list[str], seeds: list[int], mode: str) -> list[tuple]:
+    """Pairs of different nets for Table 4: ((recipe, seed), (recipe, seed))."""
+    if mode == "none":
+        return []
+    jobs = [((r, s), (r, t)) for r in recipes for s, t in itertools.combinations(seeds, 2)]
+    if mode == "all":
+        jobs += [((r1, s), (r2, s)) for r1, r2 in itertools.combinations(recipes, 2)
+                 for s in seeds]
+    return jobs
+
+
+def _load_data(args: argparse.Namespace, s: dict[str, Any]):
+    from identifiable.torch.data import embedded_patches, load_images
+
+    if args.data is None or args.data == "embedded":
+        return (embedded_patches(s["n_train"], "train", seed=0),
+                embedded_patches(s["n_test"], "test", seed=0))
+    return load_images(args.data, "train"), load_images(args.data, "test")
+
+
+def _subset(n_total: int, n: int, seed: int):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n_total, generator=g)[:min(n, n_total)]
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from identifiable.io import write_bytes_atomic, write_json_atomic
+    from identifiable.torch import align
+    from identifiable.torch import distributed as dist
+    from identifiable.torch.plots import figure1_filter_pairs, figure4_orders
+    from identifiable.torch.recipes import (
+        RECIPES,
+        ClassifierConfig,
+        load_classifier,
+        normalise,
+        train_recipe,
+    )
+    from identifiable.torch.vgg import n_parameters, to_plain
+
+    s = _settings(args)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: {args.device!r} requested but CUDA is not available")
+    d = dist.init(args.device, args.threads)
+    device = dist.device_for(d, args.device)
+    say = _log if d.is_main else (lambda msg: _log(f"[rank {d.rank}] {msg}"))
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    train, test = _load_data(args, s)
+    seeds = list(range(args.first_seed, args.first_seed + s["seeds"]))
+    if d.is_main:
+        _log(f"data: {train.source or 'embedded'} ({len(train)} train, {len(test)} test); "
+             f"recipes {s['recipes']}, width {s['width']}, {s['epochs']} epochs, seeds {seeds}"
+             + (f"; {d.world} processes" if d.active else ""))
+    test_x = normalise(test.tensor(device), *train.channel_stats())
+    test_y = torch.from_numpy(test.labels).to(device)
+    images = train.tensor(device)
+    match_x = normalise(images[_subset(len(train), s["n_match"], 1).to(device)],
+                        *train.channel_stats())
+    inv_x = normalise(images[_subset(len(train), s["n_inv"], 2).to(device)],
+                      *train.channel_stats())
+
+    def config(recipe: str, seed: int) -> ClassifierConfig:
+        return ClassifierConfig(recipe=recipe, width=s["width"], epochs=s["epochs"],
+                                batch_size=args.batch_size, lr=args.lr,
+                                inv_weight=args.inv_weight, seed=seed)
+
+    # ---- Table 2: train (or reuse) and measure each net; jobs split between processes
+    rows_local, first_layers = [], {}
+    for recipe, seed in dist.shard(d, [(r, sd) for sd in seeds for r in s["recipes"]]):
+        t1 = time.perf_counter()
+        res = train_recipe(config(recipe, seed), train, None, out, device=device, log=say)
+        plain = to_plain(res.net)
+        inv = align.invariance_error(plain, inv_x)
+        b = align.gcnn_barrier(plain, match_x, test_x, test_y)
+        row = {"recipe": recipe, "seed": seed, "accuracy": b.accuracy_a,
+               "invariance_error": inv, "barrier": b.barrier,
+               "barrier_repair": b.barrier_repair}
+        detail = {**row, "flip_accuracy": b.accuracy_b, "halfway_accuracy": b.accuracy_mid,
+                  "halfway_accuracy_repair": b.accuracy_mid_repair,
+                  "barrier_abs": b.barrier_abs, "barrier_repair_abs": b.barrier_repair_abs,
+                  "orders": b.orders, "flip_exact": b.flip_report.exact,
+                  "flip_issues": list(b.flip_report.issues), "n_match": b.n_match,
+                  "n_inv": int(inv_x.shape[0]), "parameters": n_parameters(res.net),
+                  "arch": RECIPES[recipe].arch, "width": s["width"], "epochs": s["epochs"],
+                  "train_seconds": res.history[-1]["seconds"] if res.history else None,
+                  "description": RECIPES[recipe].description}
+        rows_local.append(detail)
+        if seed == seeds[0]:
+            w = plain[0].weight.detach().cpu().numpy()
+            first_layers[recipe] = (w, b.perms[0].tolist())
+        say(f"[{recipe}-s{seed}] accuracy {b.accuracy_a:.4f}, flipped {b.accuracy_b:.4f}, "
+            f"invariance error {inv:.3g}, GCNN barrier {b.barrier:.3g} "
+            f"(REPAIR {b.barrier_repair:.3g}), orders {[o['>2'] for o in b.orders]} (>2) "
+            f"[{time.perf_counter() - t1:.0f} s]")
+    details = dist.gather(d, rows_local)
+    figs = dist.gather(d, list(first_layers.items()))
+    dist.barrier(d)   # every net is trained and saved before the merges read them
+
+    # ---- Table 4: merge two different nets
+    merges_local = []
+    for (ra, sa), (rb, sb) in dist.shard(d, merge_jobs(s["recipes"], seeds, s["merge"])):
+        net_a, _ = load_classifier(out / "nets" / f"{ra}-s{sa}.pt", device)
+        net_b, _ = load_classifier(out / "nets" / f"{rb}-s{sb}.pt", device)
+        m = align.merge_barrier(to_plain(net_a), to_plain(net_b), match_x, test_x, test_y)
+        merges_local.append({"recipe_a": ra, "seed_a": sa, "recipe_b": rb, "seed_b": sb,
+                             "accuracy_a": m.accuracy_a, "accuracy_b": m.accuracy_b,
+                             "halfway_accuracy": m.accuracy_mid,
+                             "halfway_accuracy_repair": m.accuracy_mid_repair,
+                             "barrier": m.barrier, "barrier_abs": m.barrier_abs,
+                             "barrier_repair": m.barrier_repair,
+                             "barrier_repair_abs": m.barrier_repair_abs})
+        say(f"[merge {ra}-s{sa} + {rb}-s{sb}] barrier {m.barrier:.3g} "
+            f"(REPAIR {m.barrier_repair:.3g})")
+    merges = dist.gather(d, merges_local)
+
+    if d.is_main:
+        order = {(r, sd): i for i, (r, sd) in
+                 enumerate((r, sd) for r in s["recipes"] for sd in seeds)}
+        details.sort(key=lambda r: order[(r["recipe"], r["seed"])])
+        rows = [{k: r[k] for k in ("recipe", "seed", "accuracy", "invariance_error", "barrier",
+                                   "barrier_repair")} for r in details]
+        text = ("Table 2 [BK23] style: mean +- std over seeds; GCNN barrier = eq. (4) on test "
+                "accuracy, net vs. its aligned flipped copy (BN reset / REPAIR)\n"
+                + format_table2(rows))
+        if merges:
+            text += ("\n\nTable 4 [BK23] style: barrier of merging two different nets\n"
+                     + format_table4(merges))
+        print(text)
+        orders = {}
+        for recipe in s["recipes"]:
+            per_seed = [r["orders"] for r in details if r["recipe"] == recipe]
+            orders[recipe] = [{k: sum(o[j][k] for o in per_seed) / len(per_seed)
+                               for k in ("1", "2", ">2")} for j in range(len(per_seed[0]))]
+        figure4_orders(orders, out / "figure4.png",
+                       title=f"channels by permutation order (mean over {len(seeds)} seeds), "
+                             f"width {s['width']}, {s['epochs']} epochs")
+        for recipe, (w, perm) in figs:
+            figure1_filter_pairs(w, perm, out / f"figure1-{recipe}.png",
+                                 title=f"{recipe} seed {seeds[0]}: first-layer filters | "
+                                       f"matched filters of the flipped net")
+        report = {"settings": {**s, "data": train.source or "embedded", "seeds": seeds,
+                               "batch_size": args.batch_size, "lr": args.lr,
+                               "inv_weight": args.inv_weight, "processes": d.world},
+                  "nets": details, "merges": merges, "summary": summarise(details),
+                  "orders": orders}
+        write_json_atomic(out / "results.json", report)
+        write_bytes_atomic(out / "table.txt", (text + "\n").encode())
+        if args.json:
+            write_json_atomic(args.json, rows)
+        _log(f"done in {time.perf_counter() - t0:.1f} s; results and figures in {out}")
+    dist.finish(d)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    sys.exit(run(p.parse_args()))
