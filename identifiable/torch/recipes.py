@@ -1,16 +1,16 @@
 """The training recipes of Table 1 [BK23] for VGG11 / GCNN-VGG11 / PGCNN-VGG11 on CIFAR-10.
 
-=================  =====  ==========  ================================================
-recipe             net    flip aug.   loss
-=================  =====  ==========  ================================================
-``cnn``            CNN    yes         cross-entropy (C.-E.)
-``cnn-noaug``      CNN    no          C.-E.
-``cnn-inv``        CNN    yes         C.-E. + inv-loss from the start
-``cnn-late-inv``   CNN    yes         C.-E., + inv-loss after 20% of the epochs
-``gcnn``           GCNN   yes         C.-E.
-``pgcnn``          PGCNN  yes         C.-E.
-``pgcnn-late-inv`` PGCNN  yes         C.-E., + inv-loss after 20% of the epochs
-=================  =====  ==========  ================================================
+==================  =====  ==========  ===============================================
+recipe              net    flip aug.   loss
+==================  =====  ==========  ===============================================
+``cnn``             CNN    yes         cross-entropy (C.-E.)
+``cnn-noaug``       CNN    no          C.-E.
+``cnn-inv``         CNN    yes         C.-E. + inv-loss from the start
+``cnn-late-inv``    CNN    yes         C.-E., + inv-loss after 20% of the epochs
+``gcnn``            GCNN   yes         C.-E.
+``pgcnn``           PGCNN  yes         C.-E.
+``pgcnn-late-inv``  PGCNN  yes         C.-E., + inv-loss after 20% of the epochs
+==================  =====  ==========  ===============================================
 
 The invariance loss of Section 4 [BK23] is ``||Phi(x) - Phi(tau x)||`` (Euclidean norm of the
 logit difference, averaged over the batch; ``tau`` flips the width), added to the cross-entropy
