@@ -31,6 +31,7 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
+from identifiable.linalg import to_numpy
 from identifiable.verdict import Verdict
 
 __all__ = ["Diagram", "Arrow", "expr_is_zero"]
@@ -214,7 +215,7 @@ class Diagram:
         if matrix is not None:
             M = matrix
             if numeric is None:
-                numeric = (lambda X, M=M: np.asarray(X) @ _np(M).T)  # noqa: E731
+                numeric = (lambda X, M=M: np.asarray(X) @ to_numpy(M).T)  # noqa: E731
             if symbolic is None:
                 symbolic = (lambda v, M=M: sp.Matrix(M) * sp.Matrix(v))  # noqa: E731
         self.graph.add_edge(src, dst, key=name,
@@ -296,7 +297,7 @@ class Diagram:
             for a in p:
                 M = a.matrix if M is None else (
                     sp.Matrix(a.matrix) * sp.Matrix(M) if _is_sym(a.matrix) and _is_sym(M)
-                    else _np(a.matrix) @ _np(M))
+                    else to_numpy(a.matrix) @ to_numpy(M))
             mats.append(M)
         first = mats[0]
         for M, name in zip(mats[1:], names[1:]):
@@ -319,7 +320,7 @@ class Diagram:
                         counterexample={"from": s, "to": t, "paths": [names[0], name],
                                         "x": list(e), "entry": i, "difference": D[i, j]})
             else:
-                A, B = _np(first), _np(M)
+                A, B = to_numpy(first), to_numpy(M)
                 tl = tol if tol is not None else 1e-9 * max(1.0, float(np.max(np.abs(A),
                                                                               initial=0.0)))
                 err = np.abs(A - B)
@@ -406,12 +407,6 @@ class Diagram:
 
 def _is_sym(M: Any) -> bool:
     return isinstance(M, sp.MatrixBase)
-
-
-def _np(M: Any) -> np.ndarray:
-    if isinstance(M, sp.MatrixBase):
-        return np.array(M.evalf(17).tolist(), dtype=float).reshape(M.shape)
-    return np.asarray(M, dtype=float)
 
 
 def _free(point: Any) -> set:

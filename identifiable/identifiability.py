@@ -68,7 +68,7 @@ import sympy as sp
 
 from identifiable.activations import X as _X
 from identifiable.intertwiners import GeneralLinear, Monomial
-from identifiable.linalg import default_tol
+from identifiable.linalg import default_tol, is_exact_zero
 from identifiable.models import MLP, Theta, TrivialGroup
 from identifiable.verdict import Verdict
 
@@ -97,14 +97,6 @@ def _prepare(model: MLP, theta: Any, theta2: Any) -> tuple[Theta, Theta, bool]:
     if not exact:
         theta, theta2 = theta.numeric, theta2.numeric
     return theta, theta2, exact
-
-
-def _is_zero(v: Any) -> bool:
-    v = sp.sympify(v)
-    if v.is_Rational:
-        return v == 0
-    z = v.is_zero
-    return bool(z) if z is not None else sp.simplify(v) == 0
 
 
 # ---------------------------------------------------------------------------------- align
@@ -270,7 +262,7 @@ class _Aligner:
     def _ratio(self, M2, M, r: int, q: int, S) -> Any:
         if self.exact:
             v2, v1 = list(M2.row(r)), list(M.row(q))
-            p = next((k for k, e in enumerate(v1) if not _is_zero(e)), None)
+            p = next((k for k, e in enumerate(v1) if not is_exact_zero(e)), None)
             return sp.Integer(1) if p is None else sp.simplify(v2[p] / v1[p])
         n1 = float(M[q] @ M[q])
         if n1 == 0.0:
@@ -283,7 +275,7 @@ class _Aligner:
         return (self._match_exact if self.exact else self._match_float)(i, M, M2, S)
 
     def _canon_exact(self, v: list, S) -> tuple[tuple, Any]:
-        p = next((k for k, e in enumerate(v) if not _is_zero(e)), None)
+        p = next((k for k, e in enumerate(v) if not is_exact_zero(e)), None)
         if p is None:
             return ("zero",), sp.Integer(1)
         piv = v[p]
@@ -336,7 +328,7 @@ class _Aligner:
 
         def zero_col(N, r):
             if self.exact:
-                return all(_is_zero(v) for v in N.col(r))
+                return all(is_exact_zero(v) for v in N.col(r))
             return bool(np.max(np.abs(np.asarray(N)[:, r]), initial=0.0) <= self.tol)
 
         z1 = [zero_col(N1, r) for r in rows1]
@@ -534,12 +526,12 @@ class _Aligner:
             D = sp.Matrix(W) - sp.Matrix(W2)
             Db = sp.Matrix(b) - sp.Matrix(b2)
             for (r, c) in itertools.product(range(D.rows), range(D.cols)):
-                if not _is_zero(D[r, c]):
+                if not is_exact_zero(D[r, c]):
                     return _Fail(L, {"entry": (r, c), "reason": (
                         f"W2_L[{r},{c}] = {W2[r, c]} but (W_L B_(L-1)^-1)[{r},{c}] = "
                         f"{W[r, c]}")})
             for r in range(Db.rows):
-                if not _is_zero(Db[r]):
+                if not is_exact_zero(Db[r]):
                     return _Fail(L, {"entry": r, "reason": f"b2_L[{r}] != b_L[{r}]"})
             return None
         err = np.abs(np.asarray(W) - np.asarray(W2))
@@ -672,7 +664,7 @@ def _family(model: MLP) -> tuple[str, Any]:
 
 # ---------------------------------------------------------------------------------- identifiable
 def _nonzero(v: Any, tol: float | None) -> bool:
-    return not _is_zero(v) if tol is None else abs(float(v)) > tol
+    return not is_exact_zero(v) if tol is None else abs(float(v)) > tol
 
 
 def _rows(theta: Theta, i: int) -> list[list]:
@@ -759,7 +751,7 @@ def _not_identifiable_witness(model: MLP, theta: Theta, tol: float | None) -> Ve
         # an inactive neuron: give it a non-zero incoming row (its outgoing column is zero)
         i = next(j for j in range(1, model.depth) if sub.model.widths[j] < model.widths[j])
         B = sub.B[i]
-        r = next(rr for rr in range(B.shape[0]) if all(_is_zero(B[rr, k]) if theta.exact
+        r = next(rr for rr in range(B.shape[0]) if all(is_exact_zero(B[rr, k]) if theta.exact
                                                        else B[rr, k] == 0
                                                        for k in range(B.shape[1])))
         Ws = [sp.Matrix(W) if theta.exact else np.array(W, float) for W in theta.weights]

@@ -29,7 +29,13 @@ import sympy as sp
 from identifiable import activations as _acts
 from identifiable.activations import Activation, zero_test
 from identifiable.intertwiners import monomial_support
-from identifiable.linalg import as_matrix, as_vector, default_tol, to_numpy
+from identifiable.linalg import (
+    as_matrix,
+    as_vector,
+    default_tol,
+    is_zero_entry,
+    to_numpy,
+)
 from identifiable.verdict import Verdict
 
 __all__ = ["check_intertwiner", "check_affine_intertwiner"]
@@ -262,7 +268,7 @@ def _decide(act, A, B, a, b, tol) -> Verdict:
     # B must have the support of A (B = P diag(gamma) with A's permutation)
     if exact:
         off_rows = [(i, j) for i, k in enumerate(perm) for j in range(d)
-                    if j != k and not _is_zero(B[i, j], None)]
+                    if j != k and not is_zero_entry(B[i, j], None)]
     else:
         mask = np.abs(B) > tol
         mask[np.arange(d), perm] = False
@@ -368,16 +374,9 @@ def _sampled(act, A, B, a, b, exact, tol, reason: str, witness=None) -> Verdict:
                            max_residual=worst)
 
 
-def _is_zero(v, tol) -> bool:
-    if tol is None:
-        v = sp.sympify(v)
-        return v == 0 or v.is_zero is True or sp.simplify(v) == 0
-    return abs(float(v)) <= tol
-
-
 def _nonzero(M, tol) -> bool:
     if tol is None:
-        return any(not _is_zero(v, None) for v in M)
+        return any(not is_zero_entry(v, None) for v in M)
     return bool(np.any(np.abs(M) > tol))
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "to_numpy",
     "to_sympy",
     "exact_scalar",
+    "is_exact_zero",
     "is_zero_entry",
     "exact_inverse",
 ]
@@ -199,9 +200,9 @@ def is_exact(M: Any) -> bool:
 
 
 def to_numpy(M: Any) -> np.ndarray:
-    """Float64 view of an exact or float matrix."""
+    """Float64 view of an exact or float matrix (empty sympy matrices keep their shape)."""
     if isinstance(M, sp.MatrixBase):
-        return np.array(M.evalf(17).tolist(), dtype=np.float64)
+        return np.array(M.evalf(17).tolist(), dtype=np.float64).reshape(M.shape)
     return np.asarray(M, dtype=np.float64)
 
 
@@ -225,13 +226,22 @@ def default_tol(*arrays: np.ndarray, rtol: float | None = None) -> float:
     return rtol * scale
 
 
+def is_exact_zero(v: Any) -> bool:
+    """Exact zero test of one entry: numbers compare with 0, sympy expressions by
+    ``is_zero``, falling back to ``simplify`` when sympy cannot tell."""
+    if isinstance(v, (int, float, Fraction, np.integer, np.floating)):
+        return v == 0
+    v = sp.sympify(v)
+    if v.is_Rational:
+        return v == 0
+    z = v.is_zero
+    return bool(z) if z is not None else sp.simplify(v) == 0
+
+
 def is_zero_entry(v: Any, tol: float | None) -> bool:
-    """Exact zero test (tol None) or ``|v| <= tol``."""
+    """Exact zero test (tol None, :func:`is_exact_zero`) or ``|v| <= tol``."""
     if tol is None:
-        v = sp.sympify(v)
-        if v.is_zero is None:
-            return sp.simplify(v) == 0
-        return bool(v.is_zero)
+        return is_exact_zero(v)
     return abs(float(v)) <= tol
 
 

@@ -34,7 +34,14 @@ from identifiable import activations as _acts
 from identifiable.groups import Rep
 from identifiable.intertwiners import Monomial
 from identifiable.intertwining import check_intertwiner
-from identifiable.linalg import as_matrix, as_vector, default_tol, exact_inverse, to_numpy
+from identifiable.linalg import (
+    as_matrix,
+    as_vector,
+    default_tol,
+    exact_inverse,
+    is_exact_zero,
+    to_numpy,
+)
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -63,19 +70,10 @@ def _num(v: Any) -> Any:
     return v
 
 
-def _is_zero(v: Any) -> bool:
-    if isinstance(v, Fraction):
-        return v == 0
-    v = sp.sympify(v)
-    if v.is_zero is not None:
-        return bool(v.is_zero)
-    return bool(v.equals(0))
-
-
 def _positive(v: Any) -> bool:
     if isinstance(v, Fraction):
         return v > 0
-    return (not _is_zero(v)) and bool(sp.sympify(v) > 0)
+    return (not is_exact_zero(v)) and bool(sp.sympify(v) > 0)
 
 
 def _max0(v: Any) -> Any:
@@ -83,7 +81,7 @@ def _max0(v: Any) -> Any:
 
 
 def _abs(v: Any) -> Any:
-    return v if _positive(v) or _is_zero(v) else -v
+    return v if _positive(v) or is_exact_zero(v) else -v
 
 
 def _dot(u: Sequence[Any], y: Sequence[Any]) -> Any:
@@ -158,9 +156,9 @@ def relu_sum_identity(coeffs: Any, normals: Any, linear: Any = None, *,
 
 def _parallel(u: list, v: list) -> Any | None:
     """lambda with u = lambda v (v non-zero), else None."""
-    j = next(k for k, a in enumerate(v) if not _is_zero(a))
+    j = next(k for k, a in enumerate(v) if not is_exact_zero(a))
     lam = u[j] / v[j]
-    if all(_is_zero(a - lam * b) for a, b in zip(u, v)):
+    if all(is_exact_zero(a - lam * b) for a, b in zip(u, v)):
         return lam
     return None
 
@@ -168,7 +166,7 @@ def _parallel(u: list, v: list) -> Any | None:
 def _group_terms(cs: list, Us: list) -> list[tuple[list, list[tuple[Any, Any]]]]:
     groups: list[tuple[list, list[tuple[Any, Any]]]] = []
     for ci, ui in zip(cs, Us):
-        if _is_zero(ci) or all(_is_zero(a) for a in ui):
+        if is_exact_zero(ci) or all(is_exact_zero(a) for a in ui):
             continue
         for nv, members in groups:
             lam = _parallel(ui, nv)
@@ -190,7 +188,7 @@ def _generic_point(nv: list, others: list[list]) -> list:
         r = [Fraction(int(v)) for v in rng.integers(-9, 10, size=n)]
         t = _dot(nv, r) / nn
         y0 = [a - t * b for a, b in zip(r, nv)]
-        if all(not _is_zero(_dot(m, y0)) for m in others):
+        if all(not is_exact_zero(_dot(m, y0)) for m in others):
             return y0
     raise RuntimeError("no generic point found on a hyperplane (should not happen)")
 
@@ -210,26 +208,26 @@ def _relu_sum_exact(cs: list, Us: list, ls: list) -> Verdict:
     groups = _group_terms(cs, Us)
     for gi, (nv, members) in enumerate(groups):
         kappa = sum((ci * _abs(lam) for ci, lam in members), Fraction(0))
-        if _is_zero(kappa):
+        if is_exact_zero(kappa):
             continue
         others = [g[0] for j, g in enumerate(groups) if j != gi]
         y0 = _generic_point(nv, others)
         eps: Any = Fraction(1)
         for m in others:
             mn = _dot(m, nv)
-            if not _is_zero(mn):
+            if not is_exact_zero(mn):
                 bound = _abs(_dot(m, y0)) / (2 * _abs(mn))
                 if _positive(eps - bound):
                     eps = bound
         for y in (y0, [a + eps * b for a, b in zip(y0, nv)], [a - eps * b for a, b in zip(y0, nv)]):
-            if not _is_zero(F(y)):
+            if not is_exact_zero(F(y)):
                 return refute(y, f"kink of size {_out(kappa)} on the hyperplane with normal "
                                  f"{_outs(nv)}")
         raise AssertionError("a non-zero kink gave a zero second difference")  # pragma: no cover
     for k in range(n):
         e = [Fraction(0)] * n
         e[k] = Fraction(1)
-        if not _is_zero(F(e)):
+        if not is_exact_zero(F(e)):
             return refute(e, "no kinks, so F is linear, but F(e_k) != 0")
     return Verdict.proved(
         f"every hyperplane kink cancels ({len(groups)} hyperplanes), so F is linear, and "
@@ -789,7 +787,7 @@ def _eq(A, B, exact: bool, tol) -> bool:
 
 def _d1_candidates(W1, W2, exact: bool, tol, J, I2) -> list[LayerwiseRewrite]:
     def zero(v) -> bool:
-        return _is_zero(v) if exact else abs(float(v)) <= tol
+        return is_exact_zero(v) if exact else abs(float(v)) <= tol
 
     live = [i for i in range(2) if not zero(W2[0, i]) and
             not all(zero(W1[i, j]) for j in range(2))]

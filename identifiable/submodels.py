@@ -39,7 +39,13 @@ import sympy as sp
 
 from identifiable.diagrams import Diagram
 from identifiable.intertwiners import GeneralLinear, Monomial
-from identifiable.linalg import as_matrix, default_tol, exact_inverse
+from identifiable.linalg import (
+    as_matrix,
+    default_tol,
+    exact_inverse,
+    is_exact_zero,
+    to_numpy,
+)
 from identifiable.models import MLP, Theta, TrivialGroup, input_symbols
 from identifiable.verdict import Verdict
 
@@ -61,26 +67,10 @@ class GammaUndefined(ValueError):
 
 
 # ---------------------------------------------------------------------------------- helpers
-def _is_zero(v: Any) -> bool:
-    if isinstance(v, (float, np.floating)):
-        return v == 0.0
-    v = sp.sympify(v)
-    if v.is_Rational:
-        return v == 0
-    z = v.is_zero
-    return bool(z) if z is not None else sp.simplify(v) == 0
-
-
 def _nonzero_expr(e: Any) -> bool:
     """Exact: is the expression not identically zero? (expand first, simplify if needed)"""
     e = sp.expand(e)
     return e != 0 and sp.simplify(e) != 0
-
-
-def _np(M: Any) -> np.ndarray:
-    if isinstance(M, sp.MatrixBase):
-        return np.array(M.evalf(17).tolist(), dtype=float).reshape(M.shape)
-    return np.asarray(M, dtype=float)
 
 
 def _partner(K: Any, M: Any) -> Any:
@@ -89,7 +79,7 @@ def _partner(K: Any, M: Any) -> Any:
         return M
     if isinstance(M, sp.MatrixBase):
         sym = K.scalings.symbol
-        return sp.ImmutableMatrix(M.shape[0], M.shape[1], lambda i, j: 0 if _is_zero(M[i, j])
+        return sp.ImmutableMatrix(M.shape[0], M.shape[1], lambda i, j: 0 if is_exact_zero(M[i, j])
                                   else sp.simplify(K.scalings.partner.subs(sym, M[i, j])))
     out = np.zeros_like(M, dtype=float)
     nz = M != 0
@@ -113,9 +103,9 @@ class _AffineMap:
         return isinstance(self.matrix, sp.MatrixBase)
 
     def __call__(self, X: Any) -> np.ndarray:
-        Y = np.asarray(X, dtype=float) @ _np(self.matrix).T
+        Y = np.asarray(X, dtype=float) @ to_numpy(self.matrix).T
         if self.offset is not None:
-            Y = Y + _np(self.offset).reshape(1, -1)
+            Y = Y + to_numpy(self.offset).reshape(1, -1)
         return Y
 
     def symbolic(self, v: Any) -> sp.Matrix:
@@ -134,9 +124,9 @@ class _AffineMap:
             M[r, c] = 1
             return sp.ImmutableMatrix(M)
         M = np.zeros((r + 1, c + 1))
-        M[:r, :c] = _np(self.matrix)
+        M[:r, :c] = to_numpy(self.matrix)
         if self.offset is not None:
-            M[:r, c] = _np(self.offset).reshape(-1)
+            M[:r, c] = to_numpy(self.offset).reshape(-1)
         M[r, c] = 1.0
         return M
 
@@ -195,7 +185,7 @@ class Submodel:
             Bs.append(as_matrix(b, f"B[{i}]", shape=(d, None), exact=exact or None))
         self.exact = exact and all(isinstance(b, sp.MatrixBase) for b in Bs)
         if not self.exact:
-            Bs = [_np(b) for b in Bs]
+            Bs = [to_numpy(b) for b in Bs]
         self.ambient = ambient
         self.name = name
         self.steps = list(steps)
@@ -217,7 +207,7 @@ class Submodel:
         self.A = [I0] + As + [IL]
         self.offsets = [None] + [None if o is None else (
             sp.ImmutableMatrix(sp.Matrix(o).reshape(len(o), 1)) if self.exact
-            else _np(o).reshape(-1)) for o in offs] + [None]
+            else to_numpy(o).reshape(-1)) for o in offs] + [None]
         Ast = list(A_star) if A_star is not None else [self._default_left_inverse(i)
                                                        for i in range(1, L)]
         if len(Ast) != L - 1:
@@ -240,7 +230,7 @@ class Submodel:
             return sp.ImmutableMatrix.zeros(*shape) if self.exact else np.zeros(shape)
         if self.exact:
             return as_matrix(M, name, shape=shape, exact=True)
-        return _np(as_matrix(M, name, shape=shape, allow_symbols=False))
+        return to_numpy(as_matrix(M, name, shape=shape, allow_symbols=False))
 
     def _derive_A(self, i: int) -> Any:
         """alpha_i's matrix from B_i: c(b) on monomial rows (A = B for linear sigma)."""
@@ -254,7 +244,7 @@ class Submodel:
             return self._derive_A_float(i, B, S)
         A = sp.zeros(d, dt)
         for r in range(d):
-            cols = [k for k in range(dt) if not _is_zero(B[r, k])]
+            cols = [k for k in range(dt) if not is_exact_zero(B[r, k])]
             if len(cols) > 1:
                 raise ValueError(
                     f"B[{i - 1}]: row {r} has {len(cols)} non-zero entries; sigma = "
@@ -305,7 +295,8 @@ class Submodel:
             if not np.any(zr):
                 return None
             return np.where(zr, float(s0), 0.0)
-        rows = [r for r in range(B.shape[0]) if all(_is_zero(B[r, k]) for k in range(B.shape[1]))]
+        rows = [r for r in range(B.shape[0])
+                if all(is_exact_zero(B[r, k]) for k in range(B.shape[1]))]
         if not rows:
             return None
         off = [s0 if r in rows else 0 for r in range(B.shape[0])]
@@ -334,7 +325,7 @@ class Submodel:
             if isinstance(W, sp.MatrixBase) and self.exact:
                 return (sp.ImmutableMatrix(sp.Matrix(B) * sp.Matrix(W) * sp.Matrix(Ast)),
                         sp.ImmutableMatrix(sp.Matrix(B) * sp.Matrix(b).reshape(W.shape[0], 1)))
-            return _np(B) @ _np(W) @ _np(Ast), _np(B) @ _np(b).reshape(-1)
+            return to_numpy(B) @ to_numpy(W) @ to_numpy(Ast), to_numpy(B) @ to_numpy(b).reshape(-1)
         beta.__name__ = f"beta_{i}"
         return beta
 
@@ -354,21 +345,21 @@ class Submodel:
             if exact:
                 A_, Ast_ = sp.Matrix(A), sp.Matrix(Ast)
                 return sp.ImmutableMatrix(A_ * sp.Matrix(kt) * Ast_ + sp.eye(d) - A_ * Ast_)
-            A_, Ast_ = _np(A), _np(Ast)
+            A_, Ast_ = to_numpy(A), to_numpy(Ast)
             return A_ @ np.asarray(kt, float) @ Ast_ + np.eye(d) - A_ @ Ast_
         # monomial: copies of submodel neuron k, representatives (alpha* reads them) first
         classes: list[list[int]] = [[] for _ in range(dt)]
         for r in range(d):
             for k in range(dt):
-                if not _is_zero(B[r, k]):
+                if not is_exact_zero(B[r, k]):
                     classes[k].append(r)
         for k in range(dt):
-            reps = [r for r in classes[k] if not _is_zero(Ast[k, r])]
+            reps = [r for r in classes[k] if not is_exact_zero(Ast[k, r])]
             classes[k] = reps + [r for r in classes[k] if r not in reps]
         G = sp.zeros(d, d) if exact else np.zeros((d, d))
         covered = set()
         for kp in range(dt):
-            cols = [j for j in range(dt) if not _is_zero(kt[kp, j])]
+            cols = [j for j in range(dt) if not is_exact_zero(kt[kp, j])]
             if len(cols) != 1:
                 raise ValueError(f"k~ is not monomial (row {kp})")
             k = cols[0]
@@ -413,7 +404,8 @@ class Submodel:
             bs.append(b)
         if theta.exact and self.exact:
             return self.ambient.params(Ws, bs if self.ambient.bias else None)
-        return Theta(tuple(_np(W) for W in Ws), tuple(_np(b).reshape(-1) for b in bs), "float")
+        return Theta(tuple(to_numpy(W) for W in Ws),
+                     tuple(to_numpy(b).reshape(-1) for b in bs), "float")
 
     def __repr__(self) -> str:
         return (f"Submodel({self.name}: widths {self.model.widths} in {self.ambient.widths}, "
@@ -443,7 +435,7 @@ class Submodel:
             return X, W, b
 
         B, Ast = self.B[i], self.A_star[i - 1]
-        Bn, Astn = _np(B), _np(Ast)
+        Bn, Astn = to_numpy(B), to_numpy(Ast)
 
         def beta_num(p):
             X, W, b = p
@@ -504,7 +496,7 @@ class Submodel:
         exact = isinstance(kt, sp.MatrixBase) and self.exact
         Pt, P = _partner(Kt, kt), _partner(K, G)
         if not exact:
-            Pt, P, G, kt = _np(Pt), _np(P), _np(G), _np(kt)
+            Pt, P, G, kt = to_numpy(Pt), to_numpy(P), to_numpy(G), to_numpy(kt)
         al, als = self.alpha[i].augmented(exact), self.alpha_star[i].augmented(exact)
         aPt, aP = _aug_linear(Pt, exact), _aug_linear(P, exact)
         D1 = Diagram(f"eq. (2) alpha_{i}")
@@ -524,7 +516,7 @@ class Submodel:
         D3 = Diagram(f"gamma_{i}(k~) B_{i} = B_{i} k~")
         for s in ("Z~", "Z~'", "Z", "Z'"):
             D3.space(s)
-        Bm = self.B[i] if exact else _np(self.B[i])
+        Bm = self.B[i] if exact else to_numpy(self.B[i])
         D3.arrow("Z~", "Z~'", "k~", matrix=kt)
         D3.arrow("Z~'", "Z'", f"B_{i}", matrix=Bm)
         D3.arrow("Z~", "Z", f"B_{i}", matrix=Bm)
@@ -643,8 +635,9 @@ class Submodel:
                         gh = sp.ImmutableMatrix(gh.subs({s: 2 for s in gh.free_symbols}))
                         g2 = g.subs({s: 2 for s in g.free_symbols})
                         h2 = h.subs({s: 2 for s in h.free_symbols})
-                        err = np.max(np.abs(_np(self._gamma(i, gh)) - _np(self._gamma(i, g2))
-                                            @ _np(self._gamma(i, h2))), initial=0.0)
+                        err = np.max(np.abs(to_numpy(self._gamma(i, gh))
+                                            - to_numpy(self._gamma(i, g2))
+                                            @ to_numpy(self._gamma(i, h2))), initial=0.0)
                         if err > 1e-9:
                             return Verdict.refuted(f"gamma_{i} is not a homomorphism",
                                                    counterexample={"layer": i, "g": g, "h": h})
@@ -734,14 +727,14 @@ def _restrict(sub: Submodel, theta: Theta) -> Theta:
         else:
             from scipy import sparse
 
-            Wn = _np(W)
-            Bp = sparse.csr_matrix(_np(Bplus))
-            Ap = sparse.csr_matrix(_np(A_prev))
+            Wn = to_numpy(W)
+            Bp = sparse.csr_matrix(to_numpy(Bplus))
+            Ap = sparse.csr_matrix(to_numpy(A_prev))
             Wt = np.asarray((Ap.T @ (Bp @ Wn).T).T)
-            bt = Bp @ _np(b).reshape(-1)
+            bt = Bp @ to_numpy(b).reshape(-1)
             off = sub.offsets[i]
             if off is not None:
-                bt = bt + _np(Bplus) @ Wn @ _np(off).reshape(-1)
+                bt = bt + to_numpy(Bplus) @ Wn @ to_numpy(off).reshape(-1)
             Ws.append(Wt)
             bs.append(bt)
     del L
@@ -758,7 +751,7 @@ def _left_inverse_rows(sub: Submodel, i: int) -> Any:
     K = sub.groups[i - 1]
     if isinstance(K, GeneralLinear):
         return sub.A_star[i] if sub.A[i] is B or _same(sub.A[i], B) else (
-            np.linalg.pinv(_np(B)))
+            np.linalg.pinv(to_numpy(B)))
     return _first_copy_inverse(B, sub.exact, f"B[{i - 1}]")
 
 
@@ -777,7 +770,7 @@ def _first_copy_inverse(A: Any, exact: bool, name: str) -> Any:
         return out
     out = sp.zeros(dt, d)
     for k in range(dt):
-        rows = [r for r in range(d) if not _is_zero(A[r, k])]
+        rows = [r for r in range(d) if not is_exact_zero(A[r, k])]
         if not rows:
             raise ValueError(f"{name}: column {k} is zero; alpha is not injective")
         out[k, rows[0]] = 1 / A[rows[0], k]
@@ -787,7 +780,7 @@ def _first_copy_inverse(A: Any, exact: bool, name: str) -> Any:
 def _same(M: Any, N: Any) -> bool:
     if isinstance(M, sp.MatrixBase) and isinstance(N, sp.MatrixBase):
         return M == N
-    return np.array_equal(_np(M), _np(N))
+    return np.array_equal(to_numpy(M), to_numpy(N))
 
 
 def inactive_neurons(ambient: MLP, theta: Theta, inactive: dict[int, Iterable[int]],
@@ -902,8 +895,8 @@ class _Reducer:
         W, b = self.W[i - 1], self.b[i - 1]
         d = W.shape[0]
         if self.exact:
-            wz = np.array([all(_is_zero(v) for v in W.row(r)) for r in range(d)], dtype=bool)
-            bz = np.array([_is_zero(b[r]) for r in range(d)], dtype=bool)
+            wz = np.array([all(is_exact_zero(v) for v in W.row(r)) for r in range(d)], dtype=bool)
+            bz = np.array([is_exact_zero(b[r]) for r in range(d)], dtype=bool)
         else:
             wz = np.max(np.abs(W), axis=1, initial=0.0) <= self.tol
             bz = np.abs(b) <= self.tol
@@ -913,7 +906,7 @@ class _Reducer:
         N = self.W[i]
         d = N.shape[1]
         if self.exact:
-            return np.array([all(_is_zero(v) for v in N.col(r)) for r in range(d)], dtype=bool)
+            return np.array([all(is_exact_zero(v) for v in N.col(r)) for r in range(d)], dtype=bool)
         return np.max(np.abs(N), axis=0, initial=0.0) <= self.tol
 
     def _zero_row(self, i: int, r: int) -> None:
@@ -954,7 +947,7 @@ class _Reducer:
                 act(np.array([self.b[i - 1][r]]))[0])
             if self.exact:
                 value = sp.nsimplify(value) if value.is_Rational else value
-            nonzero = not _is_zero(value) if self.exact else abs(value) > 0.0
+            nonzero = not is_exact_zero(value) if self.exact else abs(value) > 0.0
             if nonzero:
                 if not self.model.bias:
                     raise ValueError(
@@ -1034,7 +1027,7 @@ class _Reducer:
             groups: dict[tuple, list[tuple[int, Any]]] = {}
             for r in rows:
                 v = list(W.row(r)) + [b[r]]
-                p = next(k for k, e in enumerate(v) if not _is_zero(e))
+                p = next(k for k, e in enumerate(v) if not is_exact_zero(e))
                 piv = v[p]
                 if S.kind == "one":
                     f = sp.Integer(1)
@@ -1199,7 +1192,7 @@ class _Reducer:
             out = sp.Matrix(Ast_i) if self.exact else np.array(Ast_i, dtype=float)
             dt = A.shape[1]
             for k in range(dt):
-                members = [r for r in range(A.shape[0]) if not _is_zero(A[r, k])]
+                members = [r for r in range(A.shape[0]) if not is_exact_zero(A[r, k])]
                 if len(members) < 2:
                     continue
                 u = Nc[:, members[0]]
@@ -1210,7 +1203,7 @@ class _Reducer:
                     for r in members:
                         col = sp.Matrix(N0[:, r])
                         lam = (col.T * sp.Matrix(u))[0] / uu
-                        if any(not _is_zero(e) for e in col - lam * sp.Matrix(u)):
+                        if any(not is_exact_zero(e) for e in col - lam * sp.Matrix(u)):
                             return None
                         out[k, r] = lam
                 else:
