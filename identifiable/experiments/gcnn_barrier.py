@@ -298,8 +298,9 @@ def run(args: argparse.Namespace) -> int:
             orders[recipe] = [{k: sum(o[j][k] for o in per_seed) / len(per_seed)
                                for k in ("1", "2", ">2")} for j in range(len(per_seed[0]))]
         figure4_orders(orders, out / "figure4.png",
-                       title=f"channels by permutation order (mean over {len(seeds)} seeds), "
-                             f"width {s['width']}, {s['epochs']} epochs")
+                       title=f"channels by permutation order (mean over {len(seeds)} "
+                             f"seed{'s' if len(seeds) > 1 else ''}), width {s['width']}, "
+                             f"{s['epochs']} epochs")
         for recipe, (w, perm) in figs:
             figure1_filter_pairs(w, perm, out / f"figure1-{recipe}.png",
                                  title=f"{recipe} seed {seeds[0]}: first-layer filters | "
