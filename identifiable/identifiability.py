@@ -563,8 +563,44 @@ def align(model: MLP, theta: Any, theta2: Any, *, tol: float | None = None,
 
 
 # ---------------------------------------------------------------------------------- same function
+def _entry_tolerance_effect(model: MLP, theta: Theta, X: np.ndarray, param_tol: float) -> float:
+    """First-order bound on ``max_x |f(x; theta') - f(x; theta)|`` over the rows of ``X`` when
+    ``theta'`` differs from ``theta`` in entries of size at most ``param_tol`` (e.g. entries a
+    float :func:`~identifiable.submodels.reduce` treated as zero).
+
+    A change of at most ``t`` in each entry of ``W_i, b_i`` moves ``z_i`` by at most
+    ``t (||h_{i-1}||_1 + 1)``; it reaches the output through ``|sigma'| <= s_j`` and
+    ``||W_j||_inf`` of the later layers, where ``s_j`` is the largest slope of the activation
+    over the sampled pre-activations (a local Lipschitz constant, estimated by central
+    differences)."""
+    th = theta.numeric
+    hs = model.latents(X, th)
+    zs = model.pre_activations(X, th)
+    gains = []
+    for layer, z in zip(model.layers, zs):
+        act = getattr(layer, "activation", None)
+        if act is None:
+            gains.append(1.0)
+            continue
+        lo, hi = float(np.min(z, initial=0.0)) - 1.0, float(np.max(z, initial=0.0)) + 1.0
+        grid = np.linspace(lo, hi, 2049)
+        eps = 1e-4 * max(1.0, hi - lo)
+        slope = np.abs(act(grid + eps) - act(grid - eps)) / (2 * eps)
+        gains.append(float(np.max(slope)) if np.all(np.isfinite(slope)) else np.inf)
+    L = len(zs)
+    total = np.zeros(X.shape[0])
+    for i in range(L):
+        # effect on z_i, pushed through sigma_i, W_{i+1}, sigma_{i+1}, ...
+        g = gains[i]
+        for j in range(i + 1, L):
+            g *= float(np.max(np.sum(np.abs(th.weights[j]), axis=1), initial=0.0)) * gains[j]
+        total += param_tol * (np.sum(np.abs(hs[i]), axis=1) + 1.0) * g
+    return float(np.max(total, initial=0.0))
+
+
 def same_function(model: MLP, theta: Any, theta2: Any, *, n_samples: int = 256,
-                  tol: float | None = None, seed: int = 0, exact_limit: int = 200) -> Verdict:
+                  tol: float | None = None, seed: int = 0, exact_limit: int = 200,
+                  param_tol: float | None = None) -> Verdict:
     """Decide ``f(.; theta) = f(.; theta2)``.
 
     Exact inputs with at most ``exact_limit`` parameters: ``proved`` when :func:`align` proves
@@ -572,6 +608,11 @@ def same_function(model: MLP, theta: Any, theta2: Any, *, n_samples: int = 256,
     sympy expressions agree (:func:`identifiable.diagrams.expr_is_zero`), ``refuted`` with an
     input ``x`` where they differ (re-evaluated to 30 digits). Otherwise ``checked`` on
     ``n_samples`` random inputs (with the tolerance), or ``refuted`` with the input.
+
+    ``param_tol``: for float parameters that are only claimed equal up to entries of size
+    ``param_tol`` treated as zero (a float ``reduce``), the default tolerance is raised by the
+    first-order effect of such entries on the sampled inputs (:func:`_entry_tolerance_effect`),
+    and the tolerance used is recorded in the verdict.
     """
     from identifiable.diagrams import expr_is_zero
 
@@ -604,6 +645,8 @@ def same_function(model: MLP, theta: Any, theta2: Any, *, n_samples: int = 256,
     Y1 = model(X, theta)
     Y2 = model(X, theta2)
     tl = tol if tol is not None else 1e-9 * max(1.0, float(np.max(np.abs(Y1), initial=0.0)))
+    if tol is None and param_tol is not None and not exact:
+        tl = max(tl, _entry_tolerance_effect(model, theta, X, float(param_tol)))
     err = np.abs(Y1 - Y2)
     if np.max(err, initial=0.0) > tl:
         j, o = np.unravel_index(int(np.argmax(err)), err.shape)

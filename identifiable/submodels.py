@@ -379,6 +379,8 @@ class Submodel:
 
     #: the ambient parameter :func:`reduce` started from (None for the builders)
     source: Theta | None = None
+    #: the float tolerance ``reduce`` compared entries with (None: exact)
+    source_tol: float | None = None
 
     def verify_function(self, theta: Theta | None = None, **kwargs: Any) -> Verdict:
         """``f(.; theta) = f(.; beta(theta~))`` for the parameter ``reduce`` started from (or
@@ -388,6 +390,8 @@ class Submodel:
         theta = self.source if theta is None else theta
         if theta is None:
             raise ValueError("theta: this submodel was not made by reduce; pass a parameter")
+        if self.source_tol is not None and theta is self.source:
+            kwargs.setdefault("param_tol", self.source_tol)
         return same_function(self.ambient, theta, self.embed(), **kwargs)
 
     # ------------------------------------------------------------------ parameters
@@ -1160,6 +1164,7 @@ class _Reducer:
         if self.copies and any(self.copy_of.values()):
             sub = self._weighted(sub, Bs) or sub
         sub.source = self.theta0
+        sub.source_tol = self.tol
         return sub
 
     def _basis(self, i: int) -> Any:

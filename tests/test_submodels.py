@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from identifiable._model_strategies import mlp_params
 from identifiable.diagrams import Diagram, expr_is_zero
-from identifiable.models import MLP
+from identifiable.identifiability import same_function
+from identifiable.models import MLP, Theta
 from identifiable.submodels import (
     Submodel,
     from_intertwiners,
@@ -274,3 +275,19 @@ def test_symbolic_theta_cannot_be_reduced():
     m = MLP([2, 2, 1], "tanh")
     with pytest.raises(ValueError, match="symbolic"):
         reduce(m, m.symbols())
+
+
+def test_float_reduce_tolerance_reaches_the_function_check():
+    """Regression (found by Hypothesis): a weight of 6e-10, below reduce's float tolerance, is
+    dropped; its effect on f (7e-9 at |x| = 12) is within the propagated tolerance, while a
+    weight of 1e-3 dropped the same way is still refuted."""
+    m = MLP([1, 2, 2, 1], "relu")
+    W1, W2 = np.array([[0.0], [1.0]]), np.array([[0.0, 0.0], [0.0, 1.0]])
+    zeros = (np.zeros(2), np.zeros(2), np.zeros(1))
+    th = Theta((W1, W2, np.array([[0.0, 6.06612897e-10]])), zeros, "float")
+    sub = reduce(m, th)
+    assert sub.model.widths == [1, 0, 0, 1]
+    v = sub.verify_function()
+    assert v.status == "checked" and 1e-9 < v.tol < 1e-6
+    big = Theta((W1, W2, np.array([[0.0, 1e-3]])), zeros, "float")
+    assert same_function(m, big, sub.embed(), param_tol=sub.source_tol).status == "refuted"
