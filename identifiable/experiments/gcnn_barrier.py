@@ -219,13 +219,12 @@ def run(args: argparse.Namespace) -> int:
         _log(f"data: {train.source or 'embedded'} ({len(train)} train, {len(test)} test); "
              f"recipes {s['recipes']}, width {s['width']}, {s['epochs']} epochs, seeds {seeds}"
              + (f"; {d.world} processes" if d.active else ""))
-    test_x = normalise(test.tensor(device), *train.channel_stats())
+    stats = train.channel_stats()
+    test_x = normalise(test.tensor(device), *stats)
     test_y = torch.from_numpy(test.labels).to(device)
     images = train.tensor(device)
-    match_x = normalise(images[_subset(len(train), s["n_match"], 1).to(device)],
-                        *train.channel_stats())
-    inv_x = normalise(images[_subset(len(train), s["n_inv"], 2).to(device)],
-                      *train.channel_stats())
+    match_x = normalise(images[_subset(len(train), s["n_match"], 1).to(device)], *stats)
+    inv_x = normalise(images[_subset(len(train), s["n_inv"], 2).to(device)], *stats)
 
     def config(recipe: str, seed: int) -> ClassifierConfig:
         return ClassifierConfig(recipe=recipe, width=s["width"], epochs=s["epochs"],

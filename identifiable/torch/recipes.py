@@ -149,16 +149,14 @@ def lr_at(config: ClassifierConfig, step: int, total: int) -> float:
     return config.lr * max(0.0, (total - step) / max(1, total - peak))
 
 
-@torch.no_grad()
 def evaluate_accuracy(net: nn.Module, images: Tensor, labels: Tensor, mean, std,
                       batch: int = 1000) -> float:
-    """Test accuracy on ``uint8`` images (eval mode)."""
+    """Test accuracy on ``uint8`` images (eval mode): :func:`identifiable.torch.align.accuracy`
+    on the normalised images."""
+    from identifiable.torch.align import accuracy
+
     net.eval()
-    correct = 0
-    for s in range(0, images.shape[0], batch):
-        out = net(normalise(images[s:s + batch], mean, std))
-        correct += int((out.argmax(1) == labels[s:s + batch]).sum())
-    return correct / max(1, images.shape[0])
+    return accuracy(net, normalise(images, mean, std), labels, batch)
 
 
 def _param_groups(net: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -201,10 +199,11 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
     opt = torch.optim.SGD(_param_groups(net, config.weight_decay), lr=config.lr,
                           momentum=config.momentum, nesterov=True)
     gen = torch.Generator().manual_seed(10_000 + config.seed)
-    mean, std = train.channel_stats()
     history: list[dict[str, float]] = []
     start = 0
-    if ckpt is not None and ckpt.exists():
+    if ckpt is None or not ckpt.exists():
+        mean, std = train.channel_stats()
+    else:
         state = load_checkpoint(ckpt, arch=config.arch(n_classes), map_location=dev)
         if state["config"] != config.to_dict():
             diff = {k: (state["config"].get(k), v) for k, v in config.to_dict().items()

@@ -61,7 +61,24 @@ def swap_permutation(n_orbits: int) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- flip layers
-class FlipLiftingConv2d(nn.Module):
+class _FlipConv(nn.Module):
+    """A convolution whose kernel :meth:`weight` is computed from free parameters; the bias is
+    shared by the two channels of each output orbit."""
+
+    padding: int
+    bias: nn.Parameter
+
+    def weight(self) -> Tensor:
+        raise NotImplementedError
+
+    def full_bias(self) -> Tensor:
+        return torch.cat([self.bias, self.bias])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.conv2d(x, self.weight(), self.full_bias(), padding=self.padding)
+
+
+class FlipLiftingConv2d(_FlipConv):
     """Lifting convolution for horizontal flips: ``psi = [phi ; tau(phi)]`` (eq. (3), P_0 = I).
 
     Input: ``in_channels`` channels on which tau acts only spatially; output: ``2 m`` channels,
@@ -78,17 +95,11 @@ class FlipLiftingConv2d(nn.Module):
     def weight(self) -> Tensor:
         return torch.cat([self.phi, self.phi.flip(-1)], 0)
 
-    def full_bias(self) -> Tensor:
-        return torch.cat([self.bias, self.bias])
-
-    def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.conv2d(x, self.weight(), self.full_bias(), padding=self.padding)
-
     def extra_repr(self) -> str:
         return f"{self.in_channels} -> 2 x {self.n_orbits}, lifting"
 
 
-class FlipGroupConv2d(nn.Module):
+class FlipGroupConv2d(_FlipConv):
     """Regular group convolution for horizontal flips: ``psi = [[A, B], [tau B, tau A]]``.
 
     Input ``2 m_in`` and output ``2 m_out`` channels, both regular; free parameters A, B (half
@@ -108,12 +119,6 @@ class FlipGroupConv2d(nn.Module):
         top = torch.cat([self.A, self.B], 1)
         bottom = torch.cat([self.B.flip(-1), self.A.flip(-1)], 1)
         return torch.cat([top, bottom], 0)
-
-    def full_bias(self) -> Tensor:
-        return torch.cat([self.bias, self.bias])
-
-    def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.conv2d(x, self.weight(), self.full_bias(), padding=self.padding)
 
     def extra_repr(self) -> str:
         return f"2 x {self.in_orbits} -> 2 x {self.out_orbits}, regular"
@@ -239,7 +244,7 @@ def to_plain(net: nn.Sequential) -> nn.Sequential:
     """
     out: list[nn.Module] = []
     for m in net:
-        if isinstance(m, (FlipLiftingConv2d, FlipGroupConv2d)):
+        if isinstance(m, _FlipConv):
             out.append(_plain_conv(m))
         elif isinstance(m, FlipBatchNorm2d):
             out.append(_plain_bn(m))
@@ -256,4 +261,4 @@ def to_plain(net: nn.Sequential) -> nn.Sequential:
 
 def group_layers(net: nn.Sequential) -> Sequence[int]:
     """Indices (into ``net``) of the flip-equivariant convolutions."""
-    return [i for i, m in enumerate(net) if isinstance(m, (FlipLiftingConv2d, FlipGroupConv2d))]
+    return [i for i, m in enumerate(net) if isinstance(m, _FlipConv)]
