@@ -38,6 +38,7 @@ from identifiable.equivariance import (
 from identifiable.identifiability import (
     align,
     functional_dimension,
+    is_identifiable,
     same_function,
     weakly_identifiable,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "HeadAction",
     "Submodel",
     "reduce",
+    "is_identifiable",
     "align",
     "same_function",
     "weakly_identifiable",

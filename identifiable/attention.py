@@ -79,6 +79,7 @@ import sympy as sp
 from scipy.optimize import linear_sum_assignment
 
 from identifiable.groups import Rep, check_homomorphism
+from identifiable.linalg import validates_arguments
 from identifiable.models import Layer, Model
 from identifiable.verdict import Verdict
 
@@ -383,6 +384,7 @@ class AttentionTheta:
     def max_abs_diff(self, other: AttentionTheta) -> float:
         return float(np.max(np.abs(self.flat() - other.flat()), initial=0.0))
 
+    @validates_arguments
     def equals(self, other: AttentionTheta, tol: float | None = None) -> bool:
         """Entry-wise equality within ``tol`` (default ``1e-9 max(1, max |entry|)``)."""
         a, b = self.flat(), other.flat()
@@ -833,6 +835,7 @@ class AttentionModel(Model):
             layers[i + 1] = q.replace(W_O=WO)
         return AttentionTheta(tuple(layers))
 
+    @validates_arguments
     def check_symmetry(self, theta: Any, theta2: Any, k: Sequence[HeadAction], *,
                        n_samples: int = 32, tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:
         """Eq. (3) on samples: ``f_i(x; theta2_i) = k_i . f_i(k_{i-1}^{-1} . x; theta_i)`` for
@@ -959,6 +962,7 @@ def _inverse_params(model: AttentionModel, theta: AttentionTheta, a_in: Tokenwis
 
 
 # ---------------------------------------------------------------------------------- adjunction
+@validates_arguments
 def check_adjunction(model: AttentionModel, theta: Any, rep_in: Rep, rep_out: Rep | None = None,
                      *, n_samples: int = 32, tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:
     """The generalised adjunction (6) of Remark 4.3 [SMBK26] in every layer and for every
@@ -1036,6 +1040,7 @@ def _input_batch(model: AttentionModel, n_samples: int, rng: np.random.Generator
                            2.0 * rng.standard_normal((n_samples - half, *shape))])
 
 
+@validates_arguments
 def is_equivariant_attention(model: AttentionModel, theta: Any, rep_in: Rep,
                              rep_out: Rep | None = None, *, n_samples: int = 64,
                              tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:
@@ -1057,6 +1062,7 @@ def is_equivariant_attention(model: AttentionModel, theta: Any, rep_in: Rep,
                            max_residual=worst)
 
 
+@validates_arguments
 def positional_invariance(model: AttentionModel, theta: Any, rep: Rep, *,
                           tol: float = 1e-9) -> Verdict:
     """Are the positional encodings ``G``-invariant, ``P_i[sigma(p)] = P_i[p]`` for every token
@@ -1276,6 +1282,7 @@ def _align_layers(model: AttentionModel, theta: AttentionTheta, theta2: Attentio
     return ks, failure, stats
 
 
+@validates_arguments
 def align_attention(model: AttentionModel, theta: Any, theta2: Any, *, n_samples: int = 48,
                     tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:
     """Is ``theta2 = k . theta`` for some ``k = (k_1, ..., k_{L-1})`` in ``K`` (Definition 3.4
@@ -1324,6 +1331,7 @@ def align_attention(model: AttentionModel, theta: Any, theta2: Any, *, n_samples
 
 
 # ---------------------------------------------------------------------------------- Theorem 4.1
+@validates_arguments
 def latent_actions_attention(model: AttentionModel, theta: Any, rep_in: Rep,
                              rep_out: Rep | None = None, *, n_samples: int = 48,
                              tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:

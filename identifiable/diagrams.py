@@ -31,7 +31,8 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
-from identifiable.linalg import to_numpy
+from identifiable import zero as _zero
+from identifiable.linalg import to_numpy, validates_arguments
 from identifiable.verdict import Verdict
 
 __all__ = ["Diagram", "Arrow", "expr_is_zero"]
@@ -75,7 +76,7 @@ def _linear_symbol(v: sp.Expr, avoid: set) -> tuple[sp.Symbol, sp.Expr] | None:
     """A symbol s in v with a non-zero numeric coefficient and v linear in s."""
     for s in sorted(v.free_symbols - avoid, key=str):
         c = sp.diff(v, s)
-        if c.is_number and c != 0:
+        if c.is_number and _zero.is_zero(c) is False:
             return s, c
     return None
 
@@ -127,6 +128,7 @@ def _lift(expr: sp.Expr, depth: int = 0) -> bool | None:
     return True
 
 
+@validates_arguments
 def expr_is_zero(expr: Any, symbols: Iterable[sp.Symbol] | None = None, *, n_probe: int = 24,
                  seed: int = 0, scale: int = 3) -> Verdict:
     """Decide ``expr = 0`` for all real values of its free symbols.
@@ -149,6 +151,7 @@ def expr_is_zero(expr: Any, symbols: Iterable[sp.Symbol] | None = None, *, n_pro
         return Verdict.proved("the difference is 0 on every sign case of the kink arguments")
     rng = np.random.default_rng(seed)
     worst = 0.0
+    uncertified = None
     f = sp.lambdify(syms, expr, modules="mpmath") if syms else None
     import mpmath
 
@@ -166,9 +169,18 @@ def expr_is_zero(expr: Any, symbols: Iterable[sp.Symbol] | None = None, *, n_pro
                 val = float(abs(sp.N(expr.subs(point), 30)))
         worst = max(worst, val)
         if val > _RESIDUAL:
-            return Verdict.refuted(f"non-zero ({val:.6g}) at a rational point",
-                                   counterexample={"point": {str(k): v for k, v in point.items()},
-                                                   "value": val}, tol=_RESIDUAL)
+            # a refutation needs a certified non-zero value at the exact rational point
+            if _zero.exceeds(expr.subs(point), _RESIDUAL):
+                return Verdict.refuted(
+                    f"non-zero ({val:.6g}) at a rational point (certified enclosure)",
+                    counterexample={"point": {str(k): v for k, v in point.items()},
+                                    "value": val}, tol=_RESIDUAL)
+            uncertified = (point, val)
+    if uncertified is not None:
+        return Verdict.undecided(
+            f"sympy could not reduce the difference to 0, and its value {uncertified[1]:.3g} at "
+            f"a rational point could not be certified", tol=_RESIDUAL,
+            details_point={str(k): v for k, v in uncertified[0].items()})
     return Verdict.checked("sympy could not reduce the difference to 0; zero at every probe "
                            "point (30 digits)", n_samples=n_probe, tol=_RESIDUAL,
                            max_residual=worst)
@@ -236,6 +248,7 @@ class Diagram:
                     pairs.append((s, t))
         return pairs
 
+    @validates_arguments
     def commutes(self, src: str | None = None, dst: str | None = None, *,
                  method: str = "auto", n_samples: int = 64, tol: float | None = None,
                  seed: int = 0) -> Verdict:

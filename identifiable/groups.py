@@ -35,7 +35,7 @@ import sympy as sp
 from sympy.polys.constructor import construct_domain
 from sympy.polys.matrices import DomainMatrix
 
-from identifiable.linalg import as_matrix, as_vector, default_tol, to_numpy
+from identifiable.linalg import as_matrix, as_vector, default_tol, to_numpy, validates_arguments
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -526,6 +526,7 @@ class Rep:
         self._build(engine, internal, max_order, name)
 
     @classmethod
+    @validates_arguments
     def from_permutations(cls, perms: Sequence[Sequence[int]],
                           signs: Sequence[Sequence[int]] | None = None, *,
                           max_order: int = 10_000, name: str | None = None) -> Rep:
@@ -754,6 +755,7 @@ class Rep:
             raise ValueError(f"x: expected last axis of length {self.dim}, got shape {arr.shape}")
         return self._engine.act(self._elems[self._check_index(i)], arr)
 
+    @validates_arguments
     def orbit(self, v: Any, *, tol: float | None = None) -> list:
         """The distinct images ``g v`` for ``g`` in ``G``, ``v`` first.
 
@@ -856,6 +858,7 @@ def _read_images(imgs: Sequence[Any], labels) -> list:
     return mats
 
 
+@validates_arguments
 def check_homomorphism(rep: Rep, images: Sequence[Any] | Mapping[Any, Any], *,
                        tol: float | None = None) -> Verdict:
     """Is ``rho: G -> GL(m)`` a group homomorphism (a representation)?
@@ -1008,6 +1011,7 @@ def rot90(channels: int, n: int) -> Rep:
     return _image_rep(C, N, N, lambda a: np.rot90(a, k=1, axes=(1, 2)), f"rot90({C},{N})")
 
 
+@validates_arguments
 def from_permutation_group(G: Any, *, max_order: int = 10_000,
                            name: str | None = None) -> Rep:
     """The permutation representation of a sympy ``PermutationGroup``: ``M(p) e_i = e_{p(i)}``.

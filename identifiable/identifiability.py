@@ -66,9 +66,16 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from identifiable import zero as _zero
 from identifiable.activations import X as _X
 from identifiable.intertwiners import GeneralLinear, Monomial
-from identifiable.linalg import default_tol, is_exact_zero
+from identifiable.linalg import (
+    default_tol,
+    is_exact_zero,
+    validate_count,
+    validate_tol,
+    validates_arguments,
+)
 from identifiable.models import MLP, Theta, TrivialGroup
 from identifiable.verdict import Verdict
 
@@ -76,6 +83,7 @@ __all__ = [
     "align",
     "same_function",
     "identifiable",
+    "is_identifiable",
     "weakly_identifiable",
     "functional_dimension",
     "FunctionalDimension",
@@ -274,26 +282,24 @@ class _Aligner:
     def _match_monomial(self, i: int, M, M2, S):
         return (self._match_exact if self.exact else self._match_float)(i, M, M2, S)
 
-    def _canon_exact(self, v: list, S) -> tuple[tuple, Any]:
-        p = next((k for k, e in enumerate(v) if not is_exact_zero(e)), None)
-        if p is None:
-            return ("zero",), sp.Integer(1)
-        piv = v[p]
-        f = {"one": sp.Integer(1), "sign": sp.sign(piv), "positive": sp.Abs(piv),
-             "nonzero": piv}[S.kind]
-        key = tuple(e / f if (e / f).is_Rational else sp.nsimplify(sp.simplify(e / f))
-                    for e in v)
-        return key, f
-
     def _match_exact(self, i: int, M, M2, S):
+        """Rows of theta2 against rows of theta up to S, by exact equality of the normalised
+        rows (:meth:`ScalingSet.normalise`, :func:`identifiable.zero.group_equal`)."""
         d = M.rows
-        classes: dict[tuple, list[tuple[int, Any]]] = {}
-        for qq in range(d):
-            key, f = self._canon_exact(list(M.row(qq)), S)
-            classes.setdefault(key, []).append((qq, f))
-        assigned: dict[tuple, list[tuple[int, Any]]] = {}
-        for r in range(M2.rows):
-            key, f = self._canon_exact(list(M2.row(r)), S)
+        norm1 = [S.normalise(list(M.row(qq))) for qq in range(d)]
+        norm2 = [S.normalise(list(M2.row(r))) for r in range(M2.rows)]
+        width = M.cols
+        keys = [k if k is not None else (sp.Integer(0),) * width for k, _ in norm1 + norm2]
+        label = [0] * len(keys)
+        for c, members in enumerate(_zero.group_equal(keys, "rows of theta and theta2")):
+            for j in members:
+                label[j] = c
+        classes: dict[int, list[tuple[int, Any]]] = {}
+        for qq, (_, f) in enumerate(norm1):
+            classes.setdefault(label[qq], []).append((qq, f))
+        assigned: dict[int, list[tuple[int, Any]]] = {}
+        for r, (_, f) in enumerate(norm2):
+            key = label[d + r]
             if key not in classes:
                 return _Fail(i, {"row": r, "reason": (
                     f"row {r} of [W2_{i} | b2_{i}] is not an allowed multiple ({S.name}) of any "
@@ -312,7 +318,8 @@ class _Aligner:
             for (qq, f1), (r, f2) in zip(members, got):
                 q[r] = qq
                 a[r] = sp.simplify(f2 / f1)
-            free = key == ("zero",) and S.kind != "one"
+            zero_class = norm1[members[0][0]][0] is None
+            free = zero_class and S.kind != "one"
             if free:
                 fail = self._zero_rows(i, [m[0] for m in members], [g[0] for g in got], S)
                 if fail is not None:
@@ -487,7 +494,7 @@ class _Aligner:
         d = M.shape[0]
         if self.exact:
             M_, M2_ = sp.Matrix(M), sp.Matrix(M2)
-            r1, r2 = M_.rank(), M2_.rank()
+            r1, r2 = _zero.rank(M_, f"[W_{i} | b_{i}]"), _zero.rank(M2_, f"[W2_{i} | b2_{i}]")
             if r1 != r2:
                 return _Fail(i, {"reason": f"rank {r2} of [W2_{i} | b2_{i}] differs from rank "
                                            f"{r1} of [W_{i} A_{i - 1}^-1 | b_{i}]; an invertible "
@@ -495,13 +502,13 @@ class _Aligner:
             if r1 < d:
                 return _Fail(i, {"reason": "[W_i | b_i] has rank < d_i: A_i is not determined"},
                              undecided=True)
-            A = M2_ * M_.T * (M_ * M_.T).inv()
-            if A * M_ != M2_:
+            A = M2_ * M_.T * _zero.inverse(M_ * M_.T, "M M^T")
+            if any(not _zero.is_exact_zero(e, "A M - M2") for e in A * M_ - M2_):
                 return _Fail(i, {"reason": f"[W2_{i} | b2_{i}] is not A [W_{i} | b_{i}] for any "
                                            "matrix A"})
-            if A.rank() < d:
+            if _zero.rank(A, "A") < d:
                 return _Fail(i, {"reason": "the only solution A_i is singular"})
-            return sp.ImmutableMatrix(A), A.inv()
+            return sp.ImmutableMatrix(A), _zero.inverse(A, "A")
         s1 = np.linalg.svd(M, compute_uv=False)
         s2 = np.linalg.svd(M2, compute_uv=False)
         r1, r2 = int(np.sum(s1 > self.tol)), int(np.sum(s2 > self.tol))
@@ -547,6 +554,7 @@ class _Aligner:
         return None
 
 
+@validates_arguments
 def align(model: MLP, theta: Any, theta2: Any, *, tol: float | None = None,
           max_branches: int = _MAX_BRANCHES) -> Verdict:
     """Decide whether ``theta2 = k . theta`` for some ``k`` in ``K`` (Definition 3.4 [SMBK26]).
@@ -558,8 +566,13 @@ def align(model: MLP, theta: Any, theta2: Any, *, tol: float | None = None,
     search open. Exact for exact inputs; float inputs are compared within ``tol`` (default
     ``1e-9 max(1, max |entry|)``), recorded in the verdict.
     """
+    tol = validate_tol(tol)
+    max_branches = validate_count(max_branches, "max_branches")
     theta, theta2, exact = _prepare(model, theta, theta2)
-    return _Aligner(model, theta, theta2, exact, tol, max_branches).run()
+    try:
+        return _Aligner(model, theta, theta2, exact, tol, max_branches).run()
+    except _zero.UndecidedZero as exc:
+        return Verdict.undecided(f"align: {exc}", method="exact")
 
 
 # ---------------------------------------------------------------------------------- same function
@@ -598,6 +611,7 @@ def _entry_tolerance_effect(model: MLP, theta: Theta, X: np.ndarray, param_tol: 
     return float(np.max(total, initial=0.0))
 
 
+@validates_arguments
 def same_function(model: MLP, theta: Any, theta2: Any, *, n_samples: int = 256,
                   tol: float | None = None, seed: int = 0, exact_limit: int = 200,
                   param_tol: float | None = None) -> Verdict:
@@ -746,7 +760,7 @@ def _kruskal_rank(cols: list, tol: float | None) -> int:
     for size in range(1, n + 1):
         for comb in itertools.combinations(range(n), size):
             if tol is None:
-                rank = sp.Matrix.hstack(*[cols[j] for j in comb]).rank()
+                rank = _zero.rank(sp.Matrix.hstack(*[cols[j] for j in comb]), "Kruskal rank")
             else:
                 M = np.column_stack([cols[j] for j in comb])
                 s = np.linalg.svd(M, compute_uv=False)
@@ -830,6 +844,7 @@ def _positive(reason: str, theta: Theta, tol: float | None, **details: Any) -> V
 
 def _theta_and_tol(model: MLP, theta: Any, tol: float | None) -> tuple[Theta, float | None]:
     """Validate an MLP parameter; exact parameters get ``tol = None``, float ones a default."""
+    tol = validate_tol(tol)
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected an MLP, got {type(model).__name__}")
     theta = model._check_theta(theta)
@@ -840,6 +855,21 @@ def _theta_and_tol(model: MLP, theta: Any, tol: float | None) -> tuple[Theta, fl
     return theta, default_tol(*theta.weights, *theta.biases) if tol is None else tol
 
 
+def _undecided_on_zero_tests(fn):
+    """Turn an :class:`~identifiable.zero.UndecidedZero` inside a decision into ``undecided``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Verdict:
+        try:
+            return fn(*args, **kwargs)
+        except _zero.UndecidedZero as exc:
+            return Verdict.undecided(f"{fn.__name__}: {exc}", method="exact")
+
+    return wrapper
+
+
+@validates_arguments
+@_undecided_on_zero_tests
 def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
                  evidence: bool = True) -> Verdict:
     """Is ``theta`` identifiable (Definition 3.4 [SMBK26])? See the module docstring for the
@@ -905,7 +935,7 @@ def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
         ranks = []
         for W in theta.weights:
             if theta.exact:
-                ranks.append(sp.Matrix(W).rank())
+                ranks.append(_zero.rank(W, "W_i"))
             else:
                 s = np.linalg.svd(W, compute_uv=False)
                 ranks.append(int(np.sum(s > tol)))
@@ -932,22 +962,31 @@ def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
                 v = np.concatenate([W1[j], [b1[j]] if model.bias else []])
                 cols_v.append(v)
                 cols_c.append(np.asarray(W2[:, j]))
-        has_bias_term = model.bias and any(_nonzero(v, tol) for v in (list(b2) if exact else b2))
-        if has_bias_term:
+        # With biases the output bias is one more rank-one term b_L (x) e_0^(x)m, counted even
+        # when b_L = 0: a competing parameter may have b_L' != 0, and the uniqueness must hold
+        # among decompositions with that many terms. A zero column (b_L = 0, or a neuron with
+        # c_j = 0) has Kruskal rank 0, and the N-way theorem needs every k >= 1.
+        b_zero = False
+        if model.bias:
             e0 = [0] * model.widths[0] + [1]
             cols_v.append(sp.Matrix(e0) if exact else np.array(e0, float))
             cols_c.append(sp.Matrix(b2) if exact else np.asarray(b2, float))
+            b_zero = not any(_nonzero(v, tol) for v in (list(b2) if exact else b2))
         R = len(cols_v)
         kv, kc = _kruskal_rank(cols_v, tol), _kruskal_rank(cols_c, tol)
-        if kc + m * kv >= 2 * R + m:
+        if min(kv, kc) >= 1 and kc + m * kv >= 2 * R + m:
             return _positive(
-                f"x^{m}, one hidden layer: f is the tensor sum_j c_j (x) v_j^(x){m} with "
-                f"R = {R} terms and Kruskal ranks k_V = {kv}, k_C = {kc}; k_C + m k_V = "
-                f"{kc + m * kv} >= 2R + m = {2 * R + m}, so the decomposition is unique "
-                "(Kruskal 1977; Sidiropoulos & Bro 2000) and theta is determined up to "
-                "K (monomial matrices)", theta, tol)
-        why = (f"x^{m}: Kruskal's condition k_C + m k_V >= 2R + m fails ({kc} + {m}*{kv} < "
-               f"{2 * R + m})")
+                f"x^{m}, one hidden layer: f is the tensor sum_j c_j (x) v_j^(x){m}"
+                + (" + b_L (x) e_0^(x)" + str(m) if model.bias else "")
+                + f" with R = {R} terms and Kruskal ranks k_V = {kv}, k_C = {kc} >= 1; "
+                f"k_C + m k_V = {kc + m * kv} >= 2R + m = {2 * R + m}, so every decomposition "
+                f"with at most R terms is this one (Kruskal 1977; Sidiropoulos & Bro 2000) and "
+                "theta is determined up to K (monomial matrices)", theta, tol)
+        why = (f"x^{m}: Kruskal's condition k_C + m k_V >= 2R + m with k_V, k_C >= 1 fails "
+               f"(R = {R}, k_V = {kv}, k_C = {kc})")
+        if b_zero:
+            why += ("; b_L = 0, so the output-bias term is a zero column (k_C = 0), yet a "
+                    "competing parameter may use b_L' != 0 as one more rank-one term")
     elif fam == "power":
         why = (f"x^{arg}, depth {L}: Kileel et al. (2019) / Finkel et al. (2025) concern generic "
                "parameters (expected neurovariety dimension above an activation degree "
@@ -966,6 +1005,8 @@ def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
                              witness=fd, tol=tol)
 
 
+@validates_arguments
+@_undecided_on_zero_tests
 def weakly_identifiable(model: MLP, theta: Any, *, tol: float | None = None,
                         evidence: bool = True) -> Verdict:
     """Is ``theta`` weakly identifiable (Definition 3.5 [SMBK26])?
@@ -1171,6 +1212,7 @@ def _expected(model: MLP) -> tuple[int | None, str]:
     return None, "no prediction for this activation"
 
 
+@validates_arguments
 def functional_dimension(model: MLP, theta: Any, n_samples: int | None = None, *,
                          seed: int = 0, scale: float = 2.0,
                          rtol: float | None = None) -> FunctionalDimension:
@@ -1206,3 +1248,7 @@ def functional_dimension(model: MLP, theta: Any, n_samples: int | None = None, *
     return FunctionalDimension(rank, s, gap, float(thr), P, int(n_samples), symdim, exp, why,
                                {"jacobian_shape": J.shape})
 
+
+
+#: Definition 3.4 by the theorems of Section 5 (DESIGN.md's public name)
+is_identifiable = identifiable

@@ -27,7 +27,9 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import linear_sum_assignment
 
-from identifiable.linalg import Matrix, as_matrix, default_tol, is_zero_entry
+from identifiable import zero as _zero
+from identifiable.linalg import Matrix, as_matrix, default_tol, validate_tol, validates_arguments
+from identifiable.verdict import UndecidedError
 
 __all__ = [
     "ScalingSet",
@@ -77,19 +79,33 @@ class ScalingSet:
         """Dimension as a Lie group (0 for the finite sets)."""
         return 0 if self.is_finite else 1
 
+    def decide(self, a: Any) -> bool | None:
+        """Is the exact scalar ``a`` in S? True / False, or None when a zero or sign test
+        cannot be decided (:mod:`identifiable.zero`). A Python float is taken at its exact
+        binary value."""
+        a = sp.Rational(a) if isinstance(a, (float, np.floating)) else sp.sympify(a)
+        if self.kind in ("nonzero", "positive"):
+            s = _zero.sign(a)
+            if s is None:
+                return None
+            return s != 0 if self.kind == "nonzero" else s > 0
+        targets = (1, -1) if self.kind == "sign" else (1,)
+        answers = [_zero.is_zero(a - t) for t in targets]
+        if any(z is True for z in answers):
+            return True
+        return None if any(z is None for z in answers) else False
+
+    @validates_arguments
     def contains(self, a: Any, tol: float | None = None) -> bool:
-        """Is the scalar ``a`` in S? Exact for ``tol=None``, else within ``tol``."""
+        """Is the scalar ``a`` in S? Exact for ``tol=None`` (raises
+        :class:`~identifiable.zero.UndecidedZero` where that cannot be decided), else within
+        ``tol``."""
         if tol is None:
-            a = sp.nsimplify(a) if isinstance(a, float) else sp.sympify(a)
-            if a.is_zero:
-                return False
-            if self.kind == "nonzero":
-                return bool(a.is_nonzero) or sp.simplify(a) != 0
-            if self.kind == "positive":
-                return bool(a.is_positive)
-            if self.kind == "sign":
-                return bool(sp.simplify(a - 1) == 0 or sp.simplify(a + 1) == 0)
-            return bool(sp.simplify(a - 1) == 0)
+            ans = self.decide(a)
+            if ans is None:
+                raise _zero.UndecidedZero(a, f"scaling in {self.name}")
+            return ans
+        tol = validate_tol(tol)
         a = float(a)
         if self.kind == "nonzero":
             return abs(a) > tol
@@ -98,6 +114,28 @@ class ScalingSet:
         if self.kind == "sign":
             return min(abs(a - 1.0), abs(a + 1.0)) <= tol
         return abs(a - 1.0) <= tol
+
+    def normalise(self, v: Any) -> tuple[tuple, Any] | tuple[None, Any]:
+        """An exact vector up to the allowed scalings: ``(v / f, f)`` with ``f`` in S fixed by
+        the first non-zero entry of ``v`` (1, its sign, its absolute value or itself), so that
+        two vectors are S-multiples of each other iff their keys are equal; ``(None, 1)`` for
+        the zero vector. Zero tests and signs are exact (:mod:`identifiable.zero`) and raise
+        :class:`~identifiable.zero.UndecidedZero` when they cannot be decided."""
+        v = [sp.sympify(e) for e in v]
+        p = next((k for k, e in enumerate(v) if not _zero.is_exact_zero(e)), None)
+        if p is None:
+            return None, sp.Integer(1)
+        piv = v[p]
+        if self.kind == "one":
+            f = sp.Integer(1)
+        elif self.kind == "nonzero":
+            f = piv
+        else:
+            sg = _zero.sign(piv)
+            if sg is None:
+                raise _zero.UndecidedZero(piv, "sign of a pivot")
+            f = sp.Integer(sg) if self.kind == "sign" else sg * piv
+        return tuple(e / f for e in v), f
 
     def c(self, a: Any) -> Any:
         """The partner scaling c(a) with sigma(a x) = c(a) sigma(x); exact for exact ``a``."""
@@ -159,9 +197,17 @@ class LatentGroup:
     d: int
     name: str
 
+    @validates_arguments
     def contains(self, A: Any, tol: float | None = None) -> bool:
-        raise NotImplementedError
+        """``A in K`` as a bool (exact for exact A, within ``tol`` for floats); raises
+        :class:`~identifiable.verdict.UndecidedError` where :meth:`membership` is
+        ``undecided``."""
+        v = self.membership(A, tol)
+        if v.holds is None:
+            raise UndecidedError(v.reason, v)
+        return bool(v.holds)
 
+    @validates_arguments
     def membership(self, A: Any, tol: float | None = None):
         """Like :meth:`contains` but returns a :class:`~identifiable.Verdict` with the reason."""
         raise NotImplementedError
@@ -203,17 +249,25 @@ class GeneralLinear(LatentGroup):
     def dimension(self) -> int:
         return self.d * self.d
 
+    @validates_arguments
     def membership(self, A: Any, tol: float | None = None):
         from identifiable.verdict import Verdict
 
+        tol = validate_tol(tol)
         M = as_matrix(A, "A", shape=(self.d, self.d))
         if isinstance(M, sp.MatrixBase):
-            from sympy.polys.matrices import DomainMatrix
-
-            rank = DomainMatrix.from_Matrix(sp.Matrix(M)).rank()
-            if rank == self.d:
-                return Verdict.proved(f"A has full rank {self.d}: A in {self.name}")
-            return Verdict.refuted(f"A has rank {rank} < {self.d}", counterexample={"rank": rank})
+            try:
+                v = _zero.kernel_vector(M, "A")
+            except _zero.UndecidedZero as exc:
+                return Verdict.undecided(f"A in {self.name}: {exc}", method="exact")
+            if v is None:
+                return Verdict.proved(f"A has full rank {self.d} (exact elimination over QQ, "
+                                      f"a number field or with certified pivots): A in "
+                                      f"{self.name}")
+            rank = _zero.rank(M, "A")
+            return Verdict.refuted(f"A is singular: A v = 0 for v = {list(v)} (rank {rank} < "
+                                   f"{self.d})", counterexample={"kernel_vector": v,
+                                                                  "rank": rank})
         s = np.linalg.svd(M, compute_uv=False)
         tol = default_tol(M) if tol is None else tol
         if s[-1] > tol:
@@ -224,8 +278,6 @@ class GeneralLinear(LatentGroup):
                                counterexample={"sigma_min": float(s[-1])}, method="tolerance",
                                tol=tol)
 
-    def contains(self, A: Any, tol: float | None = None) -> bool:
-        return bool(self.membership(A, tol).holds)
 
     def random(self, seed: int | np.random.Generator | None = None) -> np.ndarray:
         rng = _rng(seed)
@@ -262,16 +314,19 @@ class Monomial(LatentGroup):
         return self.d * self.scalings.dimension
 
     # -------------------------------------------------------------- structure
+    @validates_arguments
     def decompose(self, A: Any, tol: float | None = None) -> MonomialParts | None:
         """A = P D if A is monomial with entries in S (else None). Exact for exact input."""
         verdict = self.membership(A, tol)
         return verdict.witness if verdict.holds else None
 
+    @validates_arguments
     def membership(self, A: Any, tol: float | None = None):
         """Verdict for ``A in K``; witness: the :class:`MonomialParts`; counterexample: the
         offending row / column / entry."""
         from identifiable.verdict import Verdict
 
+        tol = validate_tol(tol)
         M = as_matrix(A, "A", shape=(self.d, self.d))
         exact = isinstance(M, sp.MatrixBase)
         if not exact:
@@ -279,11 +334,19 @@ class Monomial(LatentGroup):
         method = "exact" if exact else "tolerance"
         parts = monomial_support(M, None if exact else tol)
         if isinstance(parts, dict):
-            return Verdict.refuted(parts.pop("reason"), counterexample=parts, method=method,
+            reason = parts.pop("reason")
+            if parts.pop("undecided", False):
+                return Verdict.undecided(f"A in {self.name}: {reason}", method=method)
+            return Verdict.refuted(reason, counterexample=parts, method=method,
                                    tol=tol if not exact else None)
         perm, vals = parts
         for i, a in enumerate(vals):
-            if not self.scalings.contains(a, None if exact else tol):
+            ok = self.scalings.decide(a) if exact else self.scalings.contains(a, tol)
+            if ok is None:
+                return Verdict.undecided(
+                    f"A in {self.name}: cannot decide whether A[{i},{perm[i]}] = {a} lies in "
+                    f"{self.scalings.name} (sign / zero test undecided)", method=method)
+            if not ok:
                 return Verdict.refuted(
                     f"entry A[{i},{perm[i]}] = {a} is not in the allowed scalings "
                     f"{self.scalings.name}",
@@ -297,8 +360,6 @@ class Monomial(LatentGroup):
                                "tolerance", n_samples=self.d * self.d, tol=tol, witness=witness,
                                method="tolerance")
 
-    def contains(self, A: Any, tol: float | None = None) -> bool:
-        return bool(self.membership(A, tol).holds)
 
     def partner(self, A: Matrix) -> Matrix:
         """B = P diag(c(a)) for A = P diag(a) in K."""
@@ -349,11 +410,17 @@ class Monomial(LatentGroup):
 
 
 def monomial_support(M: Matrix, tol: float | None) -> tuple[list[int], list[Any]] | dict:
-    """For each row the unique non-zero column and its value, or a dict explaining failure."""
+    """For each row the unique non-zero column and its value, or a dict explaining failure.
+
+    Exact entries are tested with :func:`identifiable.zero.is_zero`: a row with two entries
+    proved non-zero is not monomial and a row whose entries are all proved zero is zero,
+    whatever the undecided entries elsewhere are; where the answer depends on an entry whose
+    zero test is undecided, the dict has ``"undecided": True``."""
     d = M.shape[0]
     if isinstance(M, sp.MatrixBase):
-        nz = [[j for j in range(M.shape[1]) if not is_zero_entry(M[i, j], None)]
-              for i in range(d)]
+        zs = [[_zero.is_zero(M[i, j]) for j in range(M.shape[1])] for i in range(d)]
+        nz = [[j for j, z in enumerate(row) if z is False] for row in zs]
+        unknown = [[j for j, z in enumerate(row) if z is None] for row in zs]
         vals_of = lambda i, j: M[i, j]  # noqa: E731
     else:
         mask = np.abs(M) > tol
@@ -363,16 +430,21 @@ def monomial_support(M: Matrix, tol: float | None) -> tuple[list[int], list[Any]
             if len(set(perm.tolist())) == d:
                 return perm.tolist(), M[np.arange(d), perm].tolist()
         nz = [np.flatnonzero(mask[i]).tolist() for i in range(d)]
+        unknown = [[] for _ in range(d)]
         vals_of = lambda i, j: float(M[i, j])  # noqa: E731
-    perm = []
     for i, cols in enumerate(nz):
-        if len(cols) == 0:
-            return {"reason": f"row {i} of A is zero (A is singular)", "row": i}
         if len(cols) > 1:
             return {"reason": f"row {i} of A has {len(cols)} non-zero entries "
                               f"(columns {cols[:2]}...): not monomial",
-                    "row": i, "columns": cols[:2]}
-        perm.append(cols[0])
+                    "row": i, "columns": cols[:2], "values": [vals_of(i, j) for j in cols[:2]]}
+    for i, cols in enumerate(nz):
+        if not cols and not unknown[i]:
+            return {"reason": f"row {i} of A is zero (A is singular)", "row": i}
+    for i in range(d):
+        if unknown[i]:
+            return {"reason": f"row {i} of A: cannot decide whether the entries in columns "
+                              f"{unknown[i][:3]} are zero", "row": i, "undecided": True}
+    perm = [cols[0] for cols in nz]
     if len(set(perm)) != d:
         seen: dict[int, int] = {}
         for i, j in enumerate(perm):

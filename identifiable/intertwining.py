@@ -27,6 +27,7 @@ import scipy.linalg
 import sympy as sp
 
 from identifiable import activations as _acts
+from identifiable import zero as _zero
 from identifiable.activations import Activation, zero_test
 from identifiable.intertwiners import monomial_support
 from identifiable.linalg import (
@@ -35,6 +36,8 @@ from identifiable.linalg import (
     default_tol,
     is_zero_entry,
     to_numpy,
+    validate_tol,
+    validates_arguments,
 )
 from identifiable.verdict import Verdict
 
@@ -45,6 +48,7 @@ _N_RANDOM = 24
 
 # ---------------------------------------------------------------------- inputs
 def _prepare(act: Any, A: Any, B: Any, a: Any = None, b: Any = None, tol: float | None = None):
+    tol = validate_tol(tol)
     act = _acts.get(act) if not isinstance(act, Activation) else act
     A = as_matrix(A, "A", square=True)
     d = A.shape[0]
@@ -68,9 +72,7 @@ def _prepare(act: Any, A: Any, B: Any, a: Any = None, b: Any = None, tol: float 
 def _require_invertible(A: Any, exact: bool, tol: float | None) -> None:
     d = A.shape[0]
     if exact:
-        from sympy.polys.matrices import DomainMatrix
-
-        rank = DomainMatrix.from_Matrix(sp.Matrix(A)).rank()
+        rank = _zero.rank(A, "A")  # UndecidedZero when singularity cannot be decided
         if rank < d:
             raise ValueError(f"A: matrix is singular (rank {rank} < {d}); intertwiners are "
                              "invertible (eq. (8) [SMBK26])")
@@ -163,10 +165,10 @@ def _counterexample(act: Activation, A, B, a, b, exact: bool, tol: float | None,
         lhs = act.at(pre[row])
         rhs = sum((B[row, k] * act.at(xs[k]) for k in range(d) if B[row, k] != 0),
                   sp.Integer(0)) + (b[row] if b is not None else 0)
-        diff = sp.N(lhs - rhs, 30)
-        if abs(float(diff)) <= 1e-20:
+        if not _zero.sign(lhs - rhs):  # 0 or undecided: not a certified counterexample
             return None
-        return {"x": xs, "row": row, "lhs": lhs, "rhs": rhs, "residual": float(diff)}
+        return {"x": xs, "row": row, "lhs": lhs, "rhs": rhs,
+                "residual": float(sp.N(lhs - rhs, 30))}
     return {"x": x.tolist(), "row": row,
             "lhs": float(act(np.array([Af[row] @ x + (0 if af is None else af[row])]))[0]),
             "rhs": float(to_numpy(B)[row] @ act(x) + (0 if b is None else b[row])),
@@ -184,6 +186,7 @@ def _refute(act, A, B, a, b, exact, tol, reason: str, rows: list[int], witness=N
 
 
 # ---------------------------------------------------------------------- decisions
+@validates_arguments
 def check_intertwiner(act: Any, A: Any, B: Any, *, tol: float | None = None) -> Verdict:
     """Decide ``sigma(A x) = B sigma(x)`` for all x in R^d (eq. (8) [SMBK26]).
 
@@ -206,6 +209,7 @@ def check_intertwiner(act: Any, A: Any, B: Any, *, tol: float | None = None) -> 
     return _decide(act, A, B, None, None, tol)
 
 
+@validates_arguments
 def check_affine_intertwiner(act: Any, A: Any, a: Any, B: Any, b: Any, *,
                              tol: float | None = None) -> Verdict:
     """Decide ``sigma(A x + a) = B sigma(x) + b`` for all x (Lemma E.1 [BK23]).
@@ -219,6 +223,13 @@ def check_affine_intertwiner(act: Any, A: Any, a: Any, B: Any, b: Any, *,
 
 def _decide(act, A, B, a, b, tol) -> Verdict:
     act, A, B, a, b, exact, tol = _prepare(act, A, B, a, b, tol)
+    try:
+        return _decide_prepared(act, A, B, a, b, exact, tol)
+    except _zero.UndecidedZero as exc:
+        return Verdict.undecided(f"eq. (8) for {act.name}: {exc}", method="exact")
+
+
+def _decide_prepared(act, A, B, a, b, exact, tol) -> Verdict:
     affine = a is not None or b is not None
     d = A.shape[0]
     zeros = (sp.zeros(d, 1) if exact else np.zeros(d))
@@ -333,13 +344,13 @@ def _decide(act, A, B, a, b, tol) -> Verdict:
 
 def _row_identity(act: Activation, scal, alpha, beta, gamma, delta) -> Verdict:
     """Exact decision of sigma(alpha t + beta) = gamma sigma(t) + delta for all real t."""
-    if beta == 0 and delta == 0:
+    if _zero.is_exact_zero(beta, "a") and _zero.is_exact_zero(delta, "b"):
         if not scal.contains(alpha):
             return zero_test(lambda t: act.at(alpha * t) - gamma * act.at(t),
                              f"sigma({alpha} t) = {gamma} sigma(t) (scaling {alpha} not in "
                              f"{scal.name})")
         c = scal.c(alpha)
-        if sp.simplify(c - gamma) == 0:
+        if _zero.is_zero(c - gamma) is True:
             return Verdict.proved(f"{alpha} in {scal.name} and c({alpha}) = {gamma}")
         return zero_test(lambda t: act.at(alpha * t) - gamma * act.at(t),
                          f"sigma({alpha} t) = {gamma} sigma(t) (c({alpha}) = {c})")

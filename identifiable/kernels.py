@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from identifiable.linalg import validates_arguments
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -195,6 +196,7 @@ def _constraint_residual(psi: np.ndarray, p1: np.ndarray, p0: np.ndarray) -> np.
     return flip(psi) - _permute_channels(psi, p1, p0)
 
 
+@validates_arguments
 def check_flip_kernel(psi: Any, P0: Any, P1: Any, *, tol: float | None = None) -> Verdict:
     """Decide the kernel constraint ``tau(psi) = P1 psi P0^T`` of eq. (3) [BK23].
 
@@ -346,6 +348,7 @@ def _act(x: np.ndarray, p: np.ndarray) -> np.ndarray:
     return out[..., ::-1]
 
 
+@validates_arguments
 def check_conv_equivariance(psi: Any, P0: Any, P1: Any, *, image_size: tuple[int, int] = (6, 7),
                             padding: int = 0, n_images: int = 16,
                             seed: int | np.random.Generator | None = 0,

@@ -12,11 +12,16 @@ in and converts it, with a clear error at the API boundary (naming the argument)
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any, Union
 
 import numpy as np
 import sympy as sp
+
+from identifiable import zero as _zero
 
 Matrix = Union[sp.ImmutableMatrix, np.ndarray]  # noqa: UP007 (a runtime alias)
 
@@ -32,6 +37,9 @@ __all__ = [
     "is_exact_zero",
     "is_zero_entry",
     "exact_inverse",
+    "validate_tol",
+    "validate_count",
+    "validates_arguments",
 ]
 
 #: relative tolerance used for float64 inputs unless the caller passes one
@@ -64,11 +72,13 @@ def _scalar_kind(v: Any, name: str) -> str:
 
 
 def _as_exact_entry(v: Any) -> sp.Expr:
+    """An exact entry as sympy; a rational number in disguise becomes that rational
+    (:func:`identifiable.zero.canonical`), so that later structural comparisons see it."""
     if isinstance(v, Fraction):
         return sp.Rational(v.numerator, v.denominator)
     if isinstance(v, (int, np.integer)):
         return sp.Integer(int(v))
-    return sp.sympify(v)
+    return _zero.canonical(sp.sympify(v))
 
 
 def exact_scalar(v: Any, name: str = "value") -> sp.Expr:
@@ -226,16 +236,81 @@ def default_tol(*arrays: np.ndarray, rtol: float | None = None) -> float:
     return rtol * scale
 
 
+def validate_tol(tol: Any, name: str = "tol", *, allow_none: bool = True) -> float | None:
+    """A user's tolerance, checked at the API boundary: a finite number >= 0 (or None for the
+    default). NaN, infinities, negative values and non-numbers raise a ValueError / TypeError
+    naming the argument: a NaN tolerance makes every comparison false and an infinite one makes
+    every check pass, so neither may reach a verdict."""
+    if tol is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{name}: expected a finite number >= 0, got None")
+    if isinstance(tol, (bool, np.bool_)) or not isinstance(
+            tol, (int, float, Fraction, np.integer, np.floating, sp.Basic)):
+        raise TypeError(f"{name}: expected a finite number >= 0, got {type(tol).__name__}")
+    try:
+        val = float(tol)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a finite number >= 0, got {tol!r}") from None
+    if not np.isfinite(val):
+        raise ValueError(f"{name}: expected a finite number >= 0, got {val}")
+    if val < 0:
+        raise ValueError(f"{name}: expected a number >= 0, got {val}")
+    return val
+
+
+def validate_count(n: Any, name: str = "n_samples", *, minimum: int = 1) -> int:
+    """A user's sample count (or other count), checked at the API boundary: an integer
+    ``>= minimum``; anything else raises a ValueError / TypeError naming the argument."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        if isinstance(n, (float, np.floating)) and np.isfinite(n) and float(n).is_integer():
+            n = int(n)
+        else:
+            raise TypeError(f"{name}: expected an integer >= {minimum}, got {n!r}")
+    if int(n) < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {int(n)}")
+    return int(n)
+
+
+_TOL_NAMES = ("tol", "rtol", "atol")
+_COUNT_NAMES = {"n_samples": 1, "n_probe": 1, "max_branches": 1, "max_order": 1}
+
+
+def validates_arguments(fn: Callable) -> Callable:
+    """Decorator for public checks: every tolerance argument (``tol``, ``rtol``, ``atol``,
+    ``*_tol``) must be a finite number >= 0 or None, and every count (``n_samples``,
+    ``n_probe``, ``max_branches``, ``max_order``) an integer >= 1 or None; a bad value raises a
+    ValueError / TypeError naming the argument before any work is done."""
+    sig = inspect.signature(fn)
+    tols = [n for n in sig.parameters if n in _TOL_NAMES or n.endswith("_tol")]
+    counts = [n for n in sig.parameters if n in _COUNT_NAMES]
+    if not tols and not counts:
+        return fn
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError:
+            return fn(*args, **kwargs)  # let Python report the bad call
+        given = bound.arguments
+        for n in tols:
+            if n in given:
+                validate_tol(given[n], n)
+        for n in counts:
+            if n in given and given[n] is not None:
+                validate_count(given[n], n, minimum=_COUNT_NAMES[n])
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def is_exact_zero(v: Any) -> bool:
-    """Exact zero test of one entry: numbers compare with 0, sympy expressions by
-    ``is_zero``, falling back to ``simplify`` when sympy cannot tell."""
+    """Exact zero test of one entry (:func:`identifiable.zero.is_exact_zero`): never a guess;
+    raises :class:`identifiable.zero.UndecidedZero` when it cannot be decided."""
     if isinstance(v, (int, float, Fraction, np.integer, np.floating)):
         return v == 0
-    v = sp.sympify(v)
-    if v.is_Rational:
-        return v == 0
-    z = v.is_zero
-    return bool(z) if z is not None else sp.simplify(v) == 0
+    return _zero.is_exact_zero(v)
 
 
 def is_zero_entry(v: Any, tol: float | None) -> bool:
@@ -246,10 +321,6 @@ def is_zero_entry(v: Any, tol: float | None) -> bool:
 
 
 def exact_inverse(M: sp.MatrixBase, name: str) -> sp.ImmutableMatrix:
-    """Exact inverse via sympy's domain matrices, or ValueError naming ``name`` if singular."""
-    from sympy.polys.matrices import DomainMatrix
-
-    dm = DomainMatrix.from_Matrix(sp.Matrix(M))
-    if dm.rank() < M.shape[0]:
-        raise ValueError(f"{name}: matrix is singular (rank {dm.rank()} < {M.shape[0]})")
-    return sp.ImmutableMatrix(dm.to_field().inv().to_Matrix())
+    """Exact inverse (:func:`identifiable.zero.inverse`): ValueError naming ``name`` if
+    singular, :class:`identifiable.zero.UndecidedZero` if singularity cannot be decided."""
+    return _zero.inverse(M, name)

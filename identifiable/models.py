@@ -46,7 +46,7 @@ import sympy as sp
 from identifiable import activations as _acts
 from identifiable.activations import Activation
 from identifiable.intertwiners import LatentGroup, Monomial
-from identifiable.linalg import as_matrix, default_tol, to_numpy
+from identifiable.linalg import as_matrix, default_tol, to_numpy, validates_arguments
 from identifiable.verdict import UndecidedError, Verdict
 
 __all__ = ["Layer", "AffineLayer", "Model", "MLP", "Theta", "TrivialGroup", "input_symbols"]
@@ -355,6 +355,7 @@ class Theta:
                 parts.append(np.asarray(b).ravel())
         return np.concatenate(parts) if parts else np.zeros(0)
 
+    @validates_arguments
     def equals(self, other: Theta, tol: float | None = None) -> bool:
         """Entry-wise equality: exact for two exact parameters (``tol=None``), else within
         ``tol`` (default :func:`identifiable.linalg.default_tol`)."""
@@ -402,11 +403,13 @@ class TrivialGroup(LatentGroup):
     def dimension(self) -> int:
         return 0
 
+    @validates_arguments
     def membership(self, A: Any, tol: float | None = None) -> Verdict:
         if tuple(np.shape(A)) in ((0, 0),) or getattr(A, "shape", None) == (0, 0):
             return Verdict.proved("the empty matrix is the identity of R^0")
         return Verdict.refuted("expected a 0 x 0 matrix", counterexample={"shape": np.shape(A)})
 
+    @validates_arguments
     def contains(self, A: Any, tol: float | None = None) -> bool:
         return self.membership(A, tol).status == "proved"
 
@@ -738,6 +741,7 @@ class MLP(Model):
             bs.append(sp.ImmutableMatrix(b) if exact else b)
         return Theta(tuple(Ws), tuple(bs), _kind(*Ws, *bs) if exact else "float")
 
+    @validates_arguments
     def check_symmetry(self, theta: Any, theta2: Any, k: Sequence[Any], *,
                        n_samples: int = 64, tol: float | None = None, seed: int = 0) -> Verdict:
         """Verify eq. (3): ``f_i(x; theta2_i) = k_i . f_i(k_{i-1}^{-1} . x; theta_i)`` for every

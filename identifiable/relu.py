@@ -41,6 +41,7 @@ from identifiable.linalg import (
     exact_inverse,
     is_exact_zero,
     to_numpy,
+    validates_arguments,
 )
 from identifiable.verdict import Verdict
 
@@ -104,6 +105,7 @@ def _outs(vs: Sequence[Any]) -> list[sp.Expr]:
 
 
 # ============================================================================ ReLU sums
+@validates_arguments
 def relu_sum_identity(coeffs: Any, normals: Any, linear: Any = None, *,
                       tol: float | None = None) -> Verdict:
     """Decide ``F(y) = sum_t c_t ReLU(u_t . y) + l . y = 0`` for all y in R^n.
@@ -364,6 +366,7 @@ def _intertwiner_cex(A: Any, B: Any, exact: bool, tol: float | None) -> dict | N
 
 
 # ============================================================================ Prop 2.3
+@validates_arguments
 def prop_2_3(W1: Any, W2: Any, rho0: Rep | Sequence[Any], rho2: Rep | Sequence[Any] | None = None,
              *, tol: float | None = None) -> Verdict:
     """Proposition 2.3 [BK23]: is ``f(x) = W2 ReLU(W1 x)`` (W1, W2 invertible m x m)
@@ -558,6 +561,7 @@ def _signs(signs: Any, m: int) -> list[int]:
     return s
 
 
+@validates_arguments
 def prop_b_1(W1: Any, signs: Any, rho0: Rep | Sequence[Any], *,
              tol: float | None = None) -> Verdict:
     """Proposition B.1 [BK23]: is ``f(x) = w2 ReLU(W1 x)`` invariant, for W1 invertible and
@@ -704,6 +708,7 @@ def _same_function(Wa, wa, Wb, wb, pre_a=None, tol=None) -> Verdict:
     return relu_sum_identity(ca + cb, na + nb, tol=tol)
 
 
+@validates_arguments
 def prop_d_1(W1: Any, W2: Any, *, tol: float | None = None) -> Verdict:
     """Proposition D.1 [BK23]: an S_2-invariant 2-2-1 ReLU net ``f(x) = W2 ReLU(W1 x)`` equals a
     layerwise-equivariant net with the same layer dimensions.
@@ -1004,6 +1009,7 @@ def ex_c_1(distribution: Any = None, *, loss: str = "abs") -> Verdict:
         "is layerwise equivariant (Example C.1 [BK23])", witness)
 
 
+@validates_arguments
 def ex_c_1_numeric(samples: Any, *, loss: str = "abs", seed: int = 0, n_starts: int = 8,
                    rtol: float = 1e-2) -> Verdict:
     """Example C.1 [BK23] by numeric optimisation (scipy) on a sample of mu.

@@ -45,6 +45,8 @@ from identifiable.linalg import (
     exact_inverse,
     is_exact_zero,
     to_numpy,
+    validate_tol,
+    validates_arguments,
 )
 from identifiable.models import MLP, Theta, TrivialGroup, input_symbols
 from identifiable.verdict import Verdict
@@ -562,6 +564,7 @@ class Submodel:
         return gens, True
 
     # ------------------------------------------------------------------ checks
+    @validates_arguments
     def check_definition(self, *, method: str = "auto", n_samples: int = 48,
                          seed: int = 0) -> Verdict:
         """Definition 3.2: identities at 0 and L, ``alpha*_i alpha_i = Id``, and the diagram of
@@ -663,6 +666,7 @@ class Submodel:
                                "pairs; for GL from A*_i A_i = Id) and injective "
                                "(gamma_i(k~) B_i = B_i k~)")
 
+    @validates_arguments
     def check(self, *, method: str = "auto", n_samples: int = 48, seed: int = 0) -> Verdict:
         """Definition 3.2 and eq. (2) [SMBK26] for these alpha, alpha*, beta, gamma."""
         v1 = self.check_definition(method=method, n_samples=n_samples, seed=seed)
@@ -841,6 +845,7 @@ def redundant_neurons(ambient: MLP, theta: Theta, copies: dict[int, dict[int, tu
 
 
 # ---------------------------------------------------------------------------------- reduce
+@validates_arguments
 def reduce(model: MLP, theta: Theta, *, tol: float | None = None,
            copies: bool = False) -> Submodel:
     """The submodel ``theta`` comes from, after Remark 5.2 zeroing [SMBK26].
@@ -864,6 +869,7 @@ def reduce(model: MLP, theta: Theta, *, tol: float | None = None,
     ``f(.; theta)``. Float parameters are compared within ``tol`` (default
     ``1e-9 max(1, max |theta|)``); exact ones exactly.
     """
+    tol = validate_tol(tol)
     theta = model._check_theta(theta)
     if theta.kind == "symbolic":
         raise ValueError("theta: symbolic parameters cannot be reduced; substitute values")
