@@ -32,7 +32,7 @@ import numpy as np
 import sympy as sp
 
 from identifiable import zero as _zero
-from identifiable.linalg import to_numpy, validates_arguments
+from identifiable.linalg import sample_tol, to_numpy, validates_arguments
 from identifiable.verdict import Verdict
 
 __all__ = ["Diagram", "Arrow", "expr_is_zero"]
@@ -334,8 +334,7 @@ class Diagram:
                                         "x": list(e), "entry": i, "difference": D[i, j]})
             else:
                 A, B = to_numpy(first), to_numpy(M)
-                tl = tol if tol is not None else 1e-9 * max(1.0, float(np.max(np.abs(A),
-                                                                              initial=0.0)))
+                tl = sample_tol(tol, A)
                 err = np.abs(A - B)
                 if np.max(err, initial=0.0) > tl:
                     i, j = np.unravel_index(int(np.argmax(err)), err.shape)
@@ -394,8 +393,7 @@ class Diagram:
                 v = a.numeric(v)
             values.append(np.asarray(v, dtype=float).reshape(n_samples, -1))
         first = values[0]
-        tl = tol if tol is not None else 1e-9 * max(1.0, float(np.max(np.abs(first),
-                                                                      initial=0.0)))
+        tl = sample_tol(tol, first)
         for v, name in zip(values[1:], names[1:]):
             if v.shape != first.shape:
                 return Verdict.refuted(f"paths {names[0]} and {name} end in different shapes",

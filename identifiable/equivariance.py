@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from identifiable import zero as _zero
 from identifiable.groups import Rep, check_homomorphism
 from identifiable.linalg import (
     as_matrix,
+    sample_tol,
     to_numpy,
     validate_count,
     validate_tol,
@@ -206,7 +208,7 @@ def _equivariant_exact(model, theta, G: GroupPair) -> Verdict:
 
 
 def _residual_tol(Y: np.ndarray, tol: float | None) -> float:
-    return tol if tol is not None else 1e-8 * max(1.0, float(np.max(np.abs(Y), initial=0.0)))
+    return sample_tol(tol, Y, rtol=1e-8)
 
 
 def _equivariant_numeric(model, theta, G: GroupPair, n_samples: int, tol, seed) -> Verdict:
@@ -574,8 +576,9 @@ def _confirm_exactly(model, theta, G: GroupPair, eq: Verdict) -> Verdict:
     lhs = model.symbolic(theta, gi * x)
     rhs = go * model.symbolic(theta, x)
     diffs = [abs(float(sp.N(a - b, 30))) for a, b in zip(lhs, rhs)]
-    if max(diffs) > 1e-20:
-        r = int(np.argmax(diffs))
+    certified = [bool(_zero.sign(a - b)) for a, b in zip(lhs, rhs)]
+    if any(certified):
+        r = max((j for j in range(len(diffs)) if certified[j]), key=lambda j: diffs[j])
         return Verdict.refuted(
             f"f(g x) != g f(x) for g = {cex['g']}, output {r}, at an exact rational input "
             "(Definition 3.6 [SMBK26])",

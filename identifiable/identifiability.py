@@ -72,6 +72,7 @@ from identifiable.intertwiners import GeneralLinear, Monomial
 from identifiable.linalg import (
     default_tol,
     is_exact_zero,
+    sample_tol,
     validate_count,
     validate_tol,
     validates_arguments,
@@ -658,7 +659,7 @@ def same_function(model: MLP, theta: Any, theta2: Any, *, n_samples: int = 256,
                    rng.standard_normal((n_samples - n_samples // 2, d0)) * 4.0])
     Y1 = model(X, theta)
     Y2 = model(X, theta2)
-    tl = tol if tol is not None else 1e-9 * max(1.0, float(np.max(np.abs(Y1), initial=0.0)))
+    tl = sample_tol(tol, Y1)
     if tol is None and param_tol is not None and not exact:
         tl = max(tl, _entry_tolerance_effect(model, theta, X, float(param_tol)))
     err = np.abs(Y1 - Y2)
@@ -670,11 +671,11 @@ def same_function(model: MLP, theta: Any, theta2: Any, *, n_samples: int = 256,
         if exact:
             xr = [sp.nsimplify(float(v), rational=True, tolerance=1e-3) for v in xs]
             xm = sp.Matrix(xr)
-            diff = sp.N(model.symbolic(theta, xm)[o] - model.symbolic(theta2, xm)[o], 30)
-            if abs(float(diff)) <= 1e-20:
+            exact_diff = model.symbolic(theta, xm)[o] - model.symbolic(theta2, xm)[o]
+            if not _zero.sign(exact_diff):  # 0 or undecided: no certified counterexample
                 return Verdict.undecided("a numeric difference did not survive exact "
-                                         "re-evaluation", tol=tl)
-            cex = {"x": xr, "output": int(o), "difference": float(diff)}
+                                         "re-evaluation at a rational input", tol=tl)
+            cex = {"x": xr, "output": int(o), "difference": float(sp.N(exact_diff, 30))}
         return Verdict.refuted(f"f(x; theta) and f(x; theta2) differ at output {o} by "
                                f"{err[j, o]:.3g}", counterexample=cex,
                                method="exact" if exact else "sampled", tol=None if exact else tl)

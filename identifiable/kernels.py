@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from identifiable.linalg import validates_arguments
+from identifiable.linalg import sample_tol, validates_arguments
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -409,8 +409,7 @@ def check_conv_equivariance(psi: Any, P0: Any, P1: Any, *, image_size: tuple[int
             f"conv(tau(P0 x)) = tau(P1 conv(x)) exactly on all {X.shape[0]} basis images of "
             f"size {c0}x{H}x{W}, hence for every such image by linearity (eq. (3) [BK23])",
             witness={"basis_images": X.shape[0], "image_size": (H, W), "padding": padding})
-    scale = max(1.0, float(np.abs(rhs).max()))
-    t = float(tol) if tol is not None else 1e-9 * scale
+    t = sample_tol(tol, rhs)
     j = int(np.argmax(err))
     if err[j] > t:
         return Verdict.refuted(

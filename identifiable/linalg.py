@@ -40,6 +40,7 @@ __all__ = [
     "validate_tol",
     "validate_count",
     "validates_arguments",
+    "sample_tol",
 ]
 
 #: relative tolerance used for float64 inputs unless the caller passes one
@@ -234,6 +235,23 @@ def default_tol(*arrays: np.ndarray, rtol: float | None = None) -> float:
         if isinstance(a, np.ndarray) and a.size:
             scale = max(scale, float(np.max(np.abs(a))))
     return rtol * scale
+
+
+#: float64 evaluation alone can move a value of size s by this many units of s * eps
+FLOAT64_RESOLUTION = 1e3 * float(np.finfo(np.float64).eps)
+
+
+def sample_tol(tol: float | None, *arrays: Any, rtol: float = FLOAT64_RTOL) -> float:
+    """The absolute tolerance of a sampled float comparison of values like ``arrays``:
+    the user's ``tol`` (default ``rtol * max(1, max |entry|)``), but never below the float64
+    resolution ``1e3 eps max(1, max |entry|)``, under which a difference may be rounding alone
+    and cannot refute anything. The value returned is the one a verdict records."""
+    scale = 1.0
+    for a in arrays:
+        if a is not None and np.size(a):
+            scale = max(scale, float(np.max(np.abs(np.asarray(a, dtype=np.float64)))))
+    chosen = rtol * scale if tol is None else float(tol)
+    return max(chosen, FLOAT64_RESOLUTION * scale)
 
 
 def validate_tol(tol: Any, name: str = "tol", *, allow_none: bool = True) -> float | None:

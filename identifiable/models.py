@@ -46,7 +46,7 @@ import sympy as sp
 from identifiable import activations as _acts
 from identifiable.activations import Activation
 from identifiable.intertwiners import LatentGroup, Monomial
-from identifiable.linalg import as_matrix, default_tol, to_numpy, validates_arguments
+from identifiable.linalg import as_matrix, default_tol, sample_tol, to_numpy, validates_arguments
 from identifiable.verdict import UndecidedError, Verdict
 
 __all__ = ["Layer", "AffineLayer", "Model", "MLP", "Theta", "TrivialGroup", "input_symbols"]
@@ -759,7 +759,7 @@ class MLP(Model):
         exact = theta.exact and theta2.exact and all(
             isinstance(A, sp.MatrixBase) for A, _, _ in parts)
         rng = np.random.default_rng(seed)
-        worst = 0.0
+        worst, t_used = 0.0, 0.0
         for i in range(L):
             layer = self.layers[i]
             d_in, d_out = self.widths[i], self.widths[i + 1]
@@ -786,8 +786,8 @@ class MLP(Model):
                                  else Bprev_inv).T
             rhs = layer(Xin, th[i]) @ np.asarray(to_numpy(Bi) if isinstance(Bi, sp.MatrixBase)
                                                 else Bi).T
-            t = tol if tol is not None else 1e-9 * max(1.0, float(np.max(np.abs(rhs),
-                                                                             initial=0.0)))
+            t = sample_tol(tol, rhs)
+            t_used = max(t_used, t)
             err = np.abs(lhs - rhs)
             worst = max(worst, float(np.max(err, initial=0.0)))
             if np.max(err, initial=0.0) > t:
@@ -802,7 +802,7 @@ class MLP(Model):
             return Verdict.proved("eq. (3) holds exactly at every layer (Definition 3.4 "
                                   "[SMBK26]; k_i acts on V_i by its partner B_i)", witness=list(k))
         return Verdict.checked("eq. (3) holds at every layer on random inputs",
-                               n_samples=n_samples, tol=tol if tol is not None else 1e-9,
+                               n_samples=n_samples, tol=t_used,
                                witness=list(k), max_residual=worst)
 
     def check_invariance(self, theta: Any, k: Sequence[Any], **kwargs: Any) -> Verdict:
