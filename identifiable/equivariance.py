@@ -447,11 +447,11 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     sub = reduce(model, theta, tol=zero_tol)
     sm, st = sub.model, sub.theta
     theta_used = sub.embed()
-    rewritten = not _same_theta(theta_used, theta, tol)
+    rewritten = not _same_theta(theta_used, theta, 0.0)  # any entry changed by reduce
     same = None
     if rewritten and not exact:  # the witness must compute theta's function within tol
         # (exact Remark 5.2 steps keep the function exactly; float zeroing may not)
-        same = same_function(model, theta, theta_used, tol=tol, n_samples=max(n_samples, 64),
+        same = same_function(model, theta, theta_used, tol=tol, n_samples=max(n_samples, 512),
                              seed=seed)
         if same.status not in ("proved", "checked"):
             return Verdict.undecided(

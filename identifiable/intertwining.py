@@ -266,6 +266,9 @@ def _decide_prepared(act, A, B, a, b, exact, tol) -> Verdict:
     # monomial case
     parts = monomial_support(A, tol)
     if isinstance(parts, dict):
+        if parts.get("undecided"):
+            return Verdict.undecided(f"eq. (8) for {act.name}: {parts['reason']}",
+                                     method="exact")
         if "columns" not in parts:
             raise ValueError(f"A: {parts['reason']}; intertwiners are invertible "
                              "(eq. (8) [SMBK26])")

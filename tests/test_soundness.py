@@ -1,0 +1,274 @@
+"""Regression tests for the soundness defects found by differential fuzzing (issue: no false
+verdicts). Each test is built from the reproducer that showed the defect; the comment above it
+says what the library answered before."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import identifiable as idf
+from identifiable import zero
+from identifiable.equivariance import planted_equivariant_mlp
+from identifiable.identifiability import identifiable
+from identifiable.verdict import UndecidedError
+
+Z1 = (sp.sqrt(2) + sp.sqrt(3)) ** 2 - 5 - 2 * sp.sqrt(6)  # = 0 (radicals)
+Z2 = sp.cos(sp.pi / 7) - sp.cos(2 * sp.pi / 7) + sp.cos(3 * sp.pi / 7) - sp.Rational(1, 2)  # = 0
+Z3 = sp.log(6) - sp.log(2) - sp.log(3)  # = 0 (logarithms)
+TINY = sp.sqrt(2) - sp.Rational(1414213562373095048801688724, 10**27)  # ~ 4e-28, not 0
+
+
+# ------------------------------------------------------------------ 1. power nets, b_L = 0
+def test_power_net_with_zero_output_bias_is_not_proved_identifiable():
+    # before: identifiable and weakly_identifiable both 'proved', though th2 has the same
+    # function and is not k . th (Kruskal counted the output-bias term only when b_L != 0)
+    m = idf.MLP([1, 2, 1], "power:3")
+    th = m.params([[[1], [1]], [[1, -1]]], [[1, -1], [0]])
+    th2 = m.params([[[1], [1]], [[sp.Rational(1, 2), sp.Rational(-1, 2)]]], [[2, -2], [-6]])
+    assert idf.same_function(m, th, th2).status == "proved"
+    assert idf.align(m, th, th2).status == "refuted"
+    v = identifiable(m, th)
+    assert v.status == "undecided"
+    assert "b_L = 0" in v.reason
+    assert idf.weakly_identifiable(m, th).status != "proved"
+    assert idf.is_identifiable(m, th).status == "undecided"
+
+
+def test_power_net_two_outputs_square():
+    # the same with power:2 and two outputs
+    m = idf.MLP([1, 2, 2], "power:2")
+    th = m.params([[[1], [1]], [[1, -1], [2, -2]]], [[1, -1], [0, 0]])  # 4x, 8x
+    # 2 (x+1)^2 - (2x)^2 / 2 - 2 = 4x and 4 (x+1)^2 - (2x)^2 - 4 = 8x
+    th2 = m.params([[[1], [2]], [[2, sp.Rational(-1, 2)], [4, -1]]], [[1, 0], [-2, -4]])
+    assert idf.same_function(m, th, th2).status == "proved"
+    assert idf.align(m, th, th2).status == "refuted"
+    assert identifiable(m, th).status != "proved"
+
+
+def test_power_net_kruskal_still_proves_generic_cases():
+    # with a non-zero output bias and enough generic neurons the theorem still applies
+    m = idf.MLP([2, 2, 1], "power:3")
+    th = m.params([[[1, 0], [0, 1]], [[1, 1]]], [[1, 2], [1]])
+    v = identifiable(m, th)
+    assert v.status == "proved", v.reason
+    assert "R = 3" in v.reason
+
+
+# ------------------------------------------------------------------ 2. disguised zeros
+def test_disguised_zeros_are_zero():
+    for z in (Z1, Z2, Z3):
+        assert zero.decide_zero(z).is_zero is True
+        assert zero.canonical(z) == 0
+        assert zero.canonical(1 + z) == 1
+    assert zero.decide_zero(TINY).is_zero is False
+    assert zero.sign(TINY) == 1
+    assert zero.canonical(TINY) == TINY
+
+
+def test_membership_with_disguised_zeros():
+    g = idf.activations.get
+    # before: proved (a singular 1x1 matrix "in GL")
+    v = g("identity").intertwiner_group(1).membership(sp.Matrix([[Z1]]))
+    assert v.status == "refuted"
+    assert v.counterexample["rank"] == 0
+    # before: proved ([[0]] "monomial")
+    assert g("power:3").intertwiner_group(1).membership(sp.Matrix([[Z2]])).status == "refuted"
+    # before: refuted (the identity "has a row with 2 non-zero entries")
+    assert g("tanh").intertwiner_group(2).membership(sp.Matrix([[1, Z2], [0, 1]])).status \
+        == "proved"
+
+
+def test_membership_irrational_disguise_without_canonical_form():
+    # an entry that is zero but not a rational in disguise of the simple kind: sqrt(2) * z2
+    A = sp.Matrix([[1, sp.sqrt(2) * Z2], [0, 1]])
+    assert idf.activations.get("tanh").intertwiner_group(2).membership(A).status == "proved"
+    B = sp.Matrix([[1, sp.sqrt(2) * Z2 + TINY], [0, 1]])
+    assert idf.activations.get("tanh").intertwiner_group(2).membership(B).status == "refuted"
+
+
+def test_gl_membership_refutation_carries_a_kernel_vector():
+    A = sp.Matrix([[1, sp.sqrt(2)], [sp.sqrt(2), 2]])
+    v = idf.activations.get("identity").intertwiner_group(2).membership(A)
+    assert v.status == "refuted"
+    k = sp.Matrix(v.counterexample["kernel_vector"])
+    assert (A * k).applyfunc(sp.simplify) == sp.zeros(2, 1) and k != sp.zeros(2, 1)
+
+
+def test_check_intertwiner_singular_disguise_raises():
+    # before: proved, and no error for a singular A
+    with pytest.raises(ValueError, match="singular"):
+        idf.check_intertwiner("identity", [[Z1]], [[Z1]])
+    with pytest.raises(ValueError, match="singular"):
+        idf.check_intertwiner("relu", [[sp.sqrt(2) * Z2, 0], [0, 1]], [[0, 0], [0, 1]])
+
+
+def test_check_intertwiner_relu_disguised_positive():
+    # before: sympy's internal "not comparable" error leaked
+    assert idf.check_intertwiner("relu", [[1 + Z2]], [[1 + Z2]]).status == "proved"
+    s2 = sp.sqrt(2)
+    assert idf.check_intertwiner("relu", [[s2 + Z2]], [[s2]]).status == "proved"
+    v = idf.check_intertwiner("relu", [[s2 + Z2]], [[s2 + 1]])
+    assert v.status == "refuted"
+    x = v.counterexample["x"]
+    lhs = sp.Max(0, (s2 + Z2) * x[0])
+    rhs = (s2 + 1) * sp.Max(0, x[0])
+    assert zero.sign(lhs - rhs) != 0
+
+
+def test_undecidable_zero_gives_undecided_not_a_decision():
+    # Gamma(1/3) Gamma(2/3) = 2 pi / sqrt(3): sympy cannot prove it and there is no enclosure
+    w = sp.gamma(sp.Rational(1, 3)) * sp.gamma(sp.Rational(2, 3)) - 2 * sp.pi / sp.sqrt(3)
+    assert zero.decide_zero(w).is_zero is None
+    with pytest.raises(zero.UndecidedZero):
+        zero.is_exact_zero(w)
+    v = idf.activations.get("tanh").intertwiner_group(2).membership(sp.Matrix([[1, w], [0, 1]]))
+    assert v.status == "undecided"
+    with pytest.raises(UndecidedError):
+        idf.activations.get("tanh").intertwiner_group(2).contains(sp.Matrix([[1, w], [0, 1]]))
+    assert idf.check_intertwiner("tanh", [[1, w], [0, 1]], [[1, 0], [0, 1]]).status \
+        == "undecided"
+
+
+def test_exact_rank_and_inverse():
+    M = sp.Matrix([[1, sp.log(2)], [sp.log(3), sp.log(2) * sp.log(3) + Z3]])
+    assert zero.rank(M) == 1
+    with pytest.raises(ValueError, match="singular"):
+        zero.inverse(M, "A")
+    N = sp.Matrix([[sp.log(2), 1], [0, sp.E]])
+    assert (zero.inverse(N) * N).applyfunc(sp.simplify) == sp.eye(2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-4, 4), min_size=4, max_size=4),
+       st.sampled_from([Z1, Z2, Z3, sp.sqrt(2) * Z2]))
+def test_rank_with_disguised_zeros_matches_rational_rank(entries, z):
+    # the ground truth: the same matrix with the disguised zeros written as 0
+    M0 = sp.Matrix(2, 2, entries)
+    M = M0 + sp.Matrix([[z, 0], [0, z]])
+    assert zero.rank(M) == M0.rank()
+
+
+def test_canonical_is_applied_at_the_boundary():
+    m = idf.MLP([1, 1, 1], "tanh")
+    th = m.params([[[1 + Z2]], [[Z1 + 2]]], [[Z3], [0]])
+    assert th.weights[0][0, 0] == 1 and th.weights[1][0, 0] == 2 and th.biases[0][0] == 0
+
+
+# ------------------------------------------------------------------ 3. loose tol, vacuous checked
+def _perturbed_mirror_tanh():
+    case = planted_equivariant_mlp("tanh", [[3, 2, 1, 0]], [["perm", "perm"], ["perm", "perm"]],
+                                   invariant=True, seed=1)
+    m, th = case.model, case.theta.numeric
+    rng = np.random.default_rng(0)
+    th2 = m.params([W + 0.1 * rng.standard_normal(W.shape) for W in th.weights],
+                   [b + 0.1 * rng.standard_normal(b.shape) for b in th.biases])
+    return m, th2, np.eye(4)[[3, 2, 1, 0]]
+
+
+def test_latent_actions_checked_holds_within_its_tolerance():
+    # before: checked with tol=5 after reduce removed every hidden neuron, its returned
+    # parameter differing from theta's function by 6.1
+    m, th, P = _perturbed_mirror_tanh()
+    X = np.random.default_rng(5).standard_normal((2000, 4)) * 1.5
+    for tol in (5.0, 50.0):
+        v = idf.latent_actions(m, th, [P], [np.eye(1)], tol=tol)
+        assert v.status in ("checked", "undecided", "refuted")
+        if v.status == "checked":
+            assert v.witness["reduced_widths"] == [4, 8, 8, 1]
+            diff = np.abs(m(X, v.witness["ambient_theta"]) - m(X, th)).max()
+            assert diff <= v.tol
+
+
+def test_latent_actions_zero_tol_apart_from_tol():
+    m, th, P = _perturbed_mirror_tanh()
+    # a huge zeroing threshold removes neurons that matter: the rewrite is caught
+    v = idf.latent_actions(m, th, [P], [np.eye(1)], tol=5.0, zero_tol=10.0)
+    assert v.status == "undecided"
+    assert "does not compute theta's function" in v.reason
+
+
+# ------------------------------------------------------------------ 4. adjunction
+def test_check_adjunction_statuses():
+    m = idf.MLP([2, 2, 2], "tanh")
+    swap = [[0, 1], [1, 0]]
+    v = idf.check_adjunction(m, [swap], [swap])
+    assert v.status == "proved"
+
+
+# ------------------------------------------------------------------ 5. tolerances validated
+BAD_TOLS = [float("nan"), float("inf"), -1.0, -1e-300]
+
+
+@pytest.mark.parametrize("tol", BAD_TOLS)
+def test_bad_tolerances_are_refused(tol):
+    m = idf.MLP([2, 3, 1], "tanh")
+    a, b = m.random_params(seed=0), m.random_params(seed=1)
+    with pytest.raises(ValueError, match="tol"):
+        idf.same_function(m, a, b, tol=tol)
+    with pytest.raises(ValueError, match="tol"):
+        idf.check_intertwiner("relu", np.eye(2), np.eye(2), tol=tol)
+    with pytest.raises(ValueError, match="tol"):
+        idf.is_equivariant(m, a, [[[0, 1], [1, 0]]], tol=tol)
+    with pytest.raises(ValueError, match="tol"):
+        idf.align(m, a, b, tol=tol)
+    with pytest.raises(ValueError, match="tol"):
+        idf.weakly_identifiable(m, a, tol=tol)
+    with pytest.raises(ValueError, match="tol"):
+        idf.reduce(m, a, tol=tol)
+    with pytest.raises(ValueError, match="tol"):
+        idf.activations.get("relu").intertwiner_group(2).membership(np.eye(2), tol)
+    with pytest.raises(ValueError, match="zero_tol"):
+        idf.latent_actions(m, a, [[[0, 1], [1, 0]]], zero_tol=tol)
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5, "3", True])
+def test_bad_sample_counts_are_refused(n):
+    m = idf.MLP([2, 3, 1], "tanh")
+    a, b = m.random_params(seed=0), m.random_params(seed=1)
+    with pytest.raises((ValueError, TypeError), match="n_samples"):
+        idf.same_function(m, a, b, n_samples=n)
+    with pytest.raises((ValueError, TypeError), match="n_samples"):
+        idf.is_equivariant(m, a, [[[0, 1], [1, 0]]], n_samples=n)
+    with pytest.raises((ValueError, TypeError), match="n_samples"):
+        idf.functional_dimension(m, a, n)
+
+
+def test_tolerance_zero_cannot_refute_by_rounding():
+    # an integer network that is exactly invariant: with tol=0 float rounding alone must not
+    # refute (the recorded tolerance is at least the float64 resolution)
+    m = idf.MLP([2, 2, 1], "tanh")
+    th = m.params([np.array([[1.0, 2.0], [2.0, 1.0]]), np.array([[1.0, 1.0]])],
+                  [np.array([0.1, 0.1]), np.array([0.0])])
+    v = idf.is_equivariant(m, th, [np.array([[0.0, 1.0], [1.0, 0.0]])], tol=0.0)
+    assert v.status == "checked" and v.tol > 0
+
+
+# ------------------------------------------------------------------ 6. max(0, x)^2
+@pytest.mark.parametrize("expr,kind,partner", [
+    (lambda x: sp.Max(0, x) ** 2, "positive", lambda a: a**2),
+    (lambda x: sp.Max(0, x) ** 3, "positive", lambda a: a**3),
+    (lambda x: sp.Max(0, x) ** sp.Rational(3, 2), "positive", lambda a: a ** sp.Rational(3, 2)),
+    (lambda x: sp.Abs(x) ** sp.Rational(3, 2), "nonzero", lambda a: sp.Abs(a) ** sp.Rational(3, 2)),
+])
+def test_homogeneous_piecewise_activations(expr, kind, partner):
+    x = sp.Symbol("x")
+    act = idf.activations.from_sympy(expr(x), x)
+    K = act.intertwiner_group(2)
+    assert K.scalings.kind == kind
+    a = sp.Rational(3)
+    assert sp.simplify(K.scalings.c(a) - partner(a)) == 0
+    # ground truth on samples: sigma(a t) = c(a) sigma(t)
+    for t in (-2.0, -0.5, 0.3, 1.7):
+        lhs = float(act(np.array([3.0 * t]))[0])
+        rhs = float(K.scalings.c(3.0)) * float(act(np.array([t]))[0])
+        assert math.isclose(lhs, rhs, rel_tol=1e-12, abs_tol=1e-12)
+    A = [[0, 2], [3, 0]]
+    B = [[0, partner(sp.Integer(2))], [partner(sp.Integer(3)), 0]]
+    assert idf.check_intertwiner(act, A, B).status == "proved"
+    assert idf.check_intertwiner(act, A, A).status == "refuted"
