@@ -856,21 +856,8 @@ def _theta_and_tol(model: MLP, theta: Any, tol: float | None) -> tuple[Theta, fl
     return theta, default_tol(*theta.weights, *theta.biases) if tol is None else tol
 
 
-def _undecided_on_zero_tests(fn):
-    """Turn an :class:`~identifiable.zero.UndecidedZero` inside a decision into ``undecided``."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Verdict:
-        try:
-            return fn(*args, **kwargs)
-        except _zero.UndecidedZero as exc:
-            return Verdict.undecided(f"{fn.__name__}: {exc}", method="exact")
-
-    return wrapper
-
-
 @validates_arguments
-@_undecided_on_zero_tests
+@_zero.undecided_on_zero_tests
 def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
                  evidence: bool = True) -> Verdict:
     """Is ``theta`` identifiable (Definition 3.4 [SMBK26])? See the module docstring for the
@@ -1007,7 +994,7 @@ def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
 
 
 @validates_arguments
-@_undecided_on_zero_tests
+@_zero.undecided_on_zero_tests
 def weakly_identifiable(model: MLP, theta: Any, *, tol: float | None = None,
                         evidence: bool = True) -> Verdict:
     """Is ``theta`` weakly identifiable (Definition 3.5 [SMBK26])?

@@ -44,6 +44,7 @@ import numpy as np
 import sympy as sp
 
 from identifiable import activations as _acts
+from identifiable import zero as _zero
 from identifiable.activations import Activation
 from identifiable.intertwiners import LatentGroup, Monomial
 from identifiable.linalg import as_matrix, default_tol, sample_tol, to_numpy, validates_arguments
@@ -366,10 +367,9 @@ class Theta:
                 return False
         if self.kind != "float" and other.kind != "float" and tol is None:
             for (W, b), (W2, b2) in zip(self, other):
-                if any(sp.simplify(u - v) != 0 for u, v in zip(list(W) + list(b),
-                                                                   list(W2) + list(b2))
-                       if u != v):
-                    return False
+                for u, v in zip(list(W) + list(b), list(W2) + list(b2)):
+                    if u != v and not _zero.is_exact_zero(u - v, "theta entry difference"):
+                        return False
             return True
         a, c = self.numeric, other.numeric
         if tol is None:

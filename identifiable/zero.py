@@ -64,6 +64,8 @@ __all__ = [
     "exceeds",
     "equal",
     "group_equal",
+    "identically_zero",
+    "undecided_on_zero_tests",
 ]
 
 #: working precisions (bits) of the certified enclosures, tried in this order
@@ -565,3 +567,51 @@ def group_equal(vectors: list, what: str = "rows") -> list[list[int]]:
         else:
             classes.append([j])
     return classes
+
+
+def _sample_value(sym: sp.Symbol, k: int) -> sp.Rational:
+    """A rational value for ``sym`` that respects its sign assumptions."""
+    v = sp.Rational(2 + 3 * k, 3 + 2 * (k % 3))
+    if sym.is_negative or sym.is_nonpositive:
+        return -v
+    if sym.is_positive or sym.is_nonnegative:
+        return v
+    return v if k % 2 == 0 else -v
+
+
+def identically_zero(e: Any, n_points: int = 6) -> bool | None:
+    """Is ``e`` zero for every value of its free symbols (with their assumptions)? True by an
+    exact argument (:func:`decide_zero`), False by a rational point where its value is
+    certified non-zero, None otherwise."""
+    e = _as_expr(e)
+    z = decide_zero(e).is_zero
+    if z is not None or not e.free_symbols:
+        return z
+    syms = sorted(e.free_symbols, key=str)
+    for k in range(n_points):
+        point = {s: _sample_value(s, k + j) for j, s in enumerate(syms)}
+        try:
+            val = e.subs(point)
+        except Exception:  # pragma: no cover - sympy internals
+            continue
+        if not val.free_symbols and not val.has(sp.nan, sp.zoo, sp.oo, -sp.oo) \
+                and sign(val):
+            return False
+    return None
+
+
+def undecided_on_zero_tests(fn):
+    """Decorator for decision procedures: an :class:`UndecidedZero` raised inside becomes an
+    ``undecided`` :class:`~identifiable.verdict.Verdict` naming the value."""
+    import functools as _ft
+
+    from identifiable.verdict import Verdict
+
+    @_ft.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any):
+        try:
+            return fn(*args, **kwargs)
+        except UndecidedZero as exc:
+            return Verdict.undecided(f"{fn.__name__}: {exc}", method="exact")
+
+    return wrapper
