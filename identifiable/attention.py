@@ -78,6 +78,7 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import linear_sum_assignment
 
+from identifiable import zero as _zero
 from identifiable.groups import Rep, check_homomorphism
 from identifiable.linalg import validates_arguments
 from identifiable.models import Layer, Model
@@ -836,6 +837,7 @@ class AttentionModel(Model):
         return AttentionTheta(tuple(layers))
 
     @validates_arguments
+    @_zero.undecided_on_zero_tests
     def check_symmetry(self, theta: Any, theta2: Any, k: Sequence[HeadAction], *,
                        n_samples: int = 32, tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:
         """Eq. (3) on samples: ``f_i(x; theta2_i) = k_i . f_i(k_{i-1}^{-1} . x; theta_i)`` for
@@ -963,6 +965,7 @@ def _inverse_params(model: AttentionModel, theta: AttentionTheta, a_in: Tokenwis
 
 # ---------------------------------------------------------------------------------- adjunction
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def check_adjunction(model: AttentionModel, theta: Any, rep_in: Rep, rep_out: Rep | None = None,
                      *, n_samples: int = 32, tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:
     """The generalised adjunction (6) of Remark 4.3 [SMBK26] in every layer and for every
@@ -1041,6 +1044,7 @@ def _input_batch(model: AttentionModel, n_samples: int, rng: np.random.Generator
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def is_equivariant_attention(model: AttentionModel, theta: Any, rep_in: Rep,
                              rep_out: Rep | None = None, *, n_samples: int = 64,
                              tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:
@@ -1063,6 +1067,7 @@ def is_equivariant_attention(model: AttentionModel, theta: Any, rep_in: Rep,
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def positional_invariance(model: AttentionModel, theta: Any, rep: Rep, *,
                           tol: float = 1e-9) -> Verdict:
     """Are the positional encodings ``G``-invariant, ``P_i[sigma(p)] = P_i[p]`` for every token
@@ -1283,6 +1288,7 @@ def _align_layers(model: AttentionModel, theta: AttentionTheta, theta2: Attentio
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def align_attention(model: AttentionModel, theta: Any, theta2: Any, *, n_samples: int = 48,
                     tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:
     """Is ``theta2 = k . theta`` for some ``k = (k_1, ..., k_{L-1})`` in ``K`` (Definition 3.4
@@ -1332,6 +1338,7 @@ def align_attention(model: AttentionModel, theta: Any, theta2: Any, *, n_samples
 
 # ---------------------------------------------------------------------------------- Theorem 4.1
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def latent_actions_attention(model: AttentionModel, theta: Any, rep_in: Rep,
                              rep_out: Rep | None = None, *, n_samples: int = 48,
                              tol: float = DEFAULT_TOL, seed: int = 0) -> Verdict:

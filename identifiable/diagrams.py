@@ -129,6 +129,7 @@ def _lift(expr: sp.Expr, depth: int = 0) -> bool | None:
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def expr_is_zero(expr: Any, symbols: Iterable[sp.Symbol] | None = None, *, n_probe: int = 24,
                  seed: int = 0, scale: int = 3) -> Verdict:
     """Decide ``expr = 0`` for all real values of its free symbols.
@@ -249,6 +250,7 @@ class Diagram:
         return pairs
 
     @validates_arguments
+    @_zero.undecided_on_zero_tests
     def commutes(self, src: str | None = None, dst: str | None = None, *,
                  method: str = "auto", n_samples: int = 64, tol: float | None = None,
                  seed: int = 0) -> Verdict:

@@ -159,6 +159,7 @@ def _sample_inputs(d: int, n: int, seed: int) -> np.ndarray:
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def is_equivariant(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
                    n_samples: int = 256, tol: float | None = None, seed: int = 0,
                    exact_limit: int = 120) -> Verdict:
@@ -240,6 +241,7 @@ def _equivariant_numeric(model, theta, G: GroupPair, n_samples: int, tol, seed) 
 
 # ---------------------------------------------------------------------- layers
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def check_layer_equivariance(model: Any, theta: Any, i: int, rho_prev: Sequence[Any],
                              rho_next: Sequence[Any], *, n_samples: int = 128,
                              tol: float | None = None, seed: int = 1,
@@ -320,6 +322,7 @@ def act_last(theta_L: tuple, g: Any) -> tuple:
     return _np(g) @ _np(W), _np(g) @ _np(b).reshape(-1)
 
 
+@_zero.undecided_on_zero_tests
 def check_adjunction(model: Any, rep_in: Any, rep_out: Any = None) -> Verdict:
     """The adjunction property (5) [SMBK26] for an MLP, for all parameters and inputs:
     ``f_1(g x; theta_1) = f_1(x; g^-1 . theta_1)`` and
@@ -384,6 +387,7 @@ def _theta_prime(model, theta, gi, go) -> Any:
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
                    tol: float | None = None, n_samples: int = 128, seed: int = 0,
                    zero_tol: float | None = None) -> Verdict:

@@ -35,6 +35,7 @@ import sympy as sp
 from sympy.polys.constructor import construct_domain
 from sympy.polys.matrices import DomainMatrix
 
+from identifiable import zero as _zero
 from identifiable.linalg import as_matrix, as_vector, default_tol, to_numpy, validates_arguments
 from identifiable.verdict import Verdict
 
@@ -859,6 +860,7 @@ def _read_images(imgs: Sequence[Any], labels) -> list:
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def check_homomorphism(rep: Rep, images: Sequence[Any] | Mapping[Any, Any], *,
                        tol: float | None = None) -> Verdict:
     """Is ``rho: G -> GL(m)`` a group homomorphism (a representation)?

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from identifiable import zero as _zero
 from identifiable.linalg import sample_tol, validates_arguments
 from identifiable.verdict import Verdict
 
@@ -197,6 +198,7 @@ def _constraint_residual(psi: np.ndarray, p1: np.ndarray, p0: np.ndarray) -> np.
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def check_flip_kernel(psi: Any, P0: Any, P1: Any, *, tol: float | None = None) -> Verdict:
     """Decide the kernel constraint ``tau(psi) = P1 psi P0^T`` of eq. (3) [BK23].
 
@@ -349,6 +351,7 @@ def _act(x: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def check_conv_equivariance(psi: Any, P0: Any, P1: Any, *, image_size: tuple[int, int] = (6, 7),
                             padding: int = 0, n_images: int = 16,
                             seed: int | np.random.Generator | None = 0,

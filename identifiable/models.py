@@ -742,6 +742,7 @@ class MLP(Model):
         return Theta(tuple(Ws), tuple(bs), _kind(*Ws, *bs) if exact else "float")
 
     @validates_arguments
+    @_zero.undecided_on_zero_tests
     def check_symmetry(self, theta: Any, theta2: Any, k: Sequence[Any], *,
                        n_samples: int = 64, tol: float | None = None, seed: int = 0) -> Verdict:
         """Verify eq. (3): ``f_i(x; theta2_i) = k_i . f_i(k_{i-1}^{-1} . x; theta_i)`` for every

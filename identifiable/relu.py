@@ -31,6 +31,7 @@ import numpy as np
 import sympy as sp
 
 from identifiable import activations as _acts
+from identifiable import zero as _zero
 from identifiable.groups import Rep
 from identifiable.intertwiners import Monomial
 from identifiable.intertwining import check_intertwiner
@@ -74,7 +75,10 @@ def _num(v: Any) -> Any:
 def _positive(v: Any) -> bool:
     if isinstance(v, Fraction):
         return v > 0
-    return (not is_exact_zero(v)) and bool(sp.sympify(v) > 0)
+    s = _zero.sign(v)
+    if s is None:
+        raise _zero.UndecidedZero(v, "sign")
+    return s > 0
 
 
 def _max0(v: Any) -> Any:
@@ -106,6 +110,7 @@ def _outs(vs: Sequence[Any]) -> list[sp.Expr]:
 
 # ============================================================================ ReLU sums
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def relu_sum_identity(coeffs: Any, normals: Any, linear: Any = None, *,
                       tol: float | None = None) -> Verdict:
     """Decide ``F(y) = sum_t c_t ReLU(u_t . y) + l . y = 0`` for all y in R^n.
@@ -367,6 +372,7 @@ def _intertwiner_cex(A: Any, B: Any, exact: bool, tol: float | None) -> dict | N
 
 # ============================================================================ Prop 2.3
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def prop_2_3(W1: Any, W2: Any, rho0: Rep | Sequence[Any], rho2: Rep | Sequence[Any] | None = None,
              *, tol: float | None = None) -> Verdict:
     """Proposition 2.3 [BK23]: is ``f(x) = W2 ReLU(W1 x)`` (W1, W2 invertible m x m)
@@ -562,6 +568,7 @@ def _signs(signs: Any, m: int) -> list[int]:
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def prop_b_1(W1: Any, signs: Any, rho0: Rep | Sequence[Any], *,
              tol: float | None = None) -> Verdict:
     """Proposition B.1 [BK23]: is ``f(x) = w2 ReLU(W1 x)`` invariant, for W1 invertible and
@@ -709,6 +716,7 @@ def _same_function(Wa, wa, Wb, wb, pre_a=None, tol=None) -> Verdict:
 
 
 @validates_arguments
+@_zero.undecided_on_zero_tests
 def prop_d_1(W1: Any, W2: Any, *, tol: float | None = None) -> Verdict:
     """Proposition D.1 [BK23]: an S_2-invariant 2-2-1 ReLU net ``f(x) = W2 ReLU(W1 x)`` equals a
     layerwise-equivariant net with the same layer dimensions.
