@@ -17,8 +17,11 @@ layerwise equivariance; that refutation is a pass).
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import importlib.util
 import os
+import pkgutil
 import sys
 import time
 import traceback
@@ -28,10 +31,8 @@ from pathlib import Path
 
 from identifiable.verdict import STATUSES, Verdict
 
-__all__ = ["Claim", "ClaimResult", "claim", "load_claims", "run_claims", "default_claims_dir"]
-
-_REGISTRY: dict[str, Claim] = {}
-
+__all__ = ["Claim", "ClaimResult", "claim", "load_claims", "run_claims", "default_claims_dir",
+           "CATALOG"]
 
 @dataclass(frozen=True)
 class Claim:
@@ -80,62 +81,92 @@ class ClaimResult:
 
 
 def claim(*, id: str, source: str, statement: str, expected: str, method: str):
-    """Decorator registering a claim's ``check`` function."""
+    """Decorator marking a claim's ``check`` function (the :class:`Claim` is attached to it as
+    ``check.claim``; :func:`load_claims` finds it there, no global registry)."""
 
     def register(fn: Callable[[], Verdict]) -> Callable[[], Verdict]:
         path = getattr(sys.modules.get(fn.__module__), "__file__", "") or ""
-        _REGISTRY[id] = Claim(id, source, statement, expected, method, fn, path)
-        fn.claim = _REGISTRY[id]  # type: ignore[attr-defined]
+        fn.claim = Claim(id, source, statement, expected, method, fn, path)  # type: ignore
         return fn
 
     return register
 
 
+#: the import name of the installed claims catalog (the repository's ``proofs/`` folder)
+CATALOG = "identifiable_proofs"
+
+
 def default_claims_dir() -> Path:
-    """``$IDENTIFIABLE_PROOFS``, else ``proofs/`` beside the package (a source checkout or
-    editable install), else ``./proofs``."""
-    env = os.environ.get("IDENTIFIABLE_PROOFS")
-    if env:
-        return Path(env)
-    beside = Path(__file__).resolve().parents[1] / "proofs"
-    if beside.is_dir():
-        return beside
-    return Path.cwd() / "proofs"
+    """The folder of the installed claims catalog (:data:`CATALOG`)."""
+    return Path(_catalog().__file__).resolve().parent
+
+
+def _catalog():
+    try:
+        return importlib.import_module(CATALOG)
+    except ImportError as exc:  # pragma: no cover - a broken installation
+        raise FileNotFoundError(f"claims: the claims catalog {CATALOG!r} is not installed "
+                                f"({exc}); reinstall identifiable or pass --claims DIR") from None
+
+
+def _claims_of(module) -> list[Claim]:
+    return [obj.claim for obj in vars(module).values()
+            if callable(obj) and isinstance(getattr(obj, "claim", None), Claim)]
+
+
+def _package_from_dir(directory: Path):
+    """Import ``directory`` as a package of its own (so that claim files may share helpers
+    through relative imports, ``from ._common import ...``), under a name derived from its
+    absolute path so that two folders never collide."""
+    name = "identifiable_claims_" + hashlib.sha1(str(directory).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    init = directory / "__init__.py"
+    if init.exists():
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(directory)])
+    else:
+        spec = importlib.util.spec_from_loader(name, loader=None, is_package=True)
+    if spec is None:  # pragma: no cover
+        raise ValueError(f"claims: cannot import {directory}")
+    spec.submodule_search_locations = [str(directory)]
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    if init.exists():
+        assert spec.loader is not None
+        spec.loader.exec_module(module)
+    return module
 
 
 def load_claims(directory: str | os.PathLike | None = None) -> list[Claim]:
-    """Import every ``*.py`` in the claims directory and return the registered claims, sorted."""
-    directory = Path(directory) if directory is not None else default_claims_dir()
-    if not directory.is_dir():
-        raise FileNotFoundError(f"claims directory {directory} does not exist "
-                                "(pass --claims DIR or set IDENTIFIABLE_PROOFS)")
+    """The claims of the installed catalog (``directory=None``) or of the ``*.py`` files of
+    an explicit folder (imported as a package; files starting with ``_`` are helpers), sorted
+    by id. A folder without claims, a file without a claim and duplicate ids are errors."""
+    if directory is None:
+        package = _catalog()
+        where = f"the installed catalog {CATALOG}"
+    else:
+        folder = Path(directory).expanduser().resolve()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"claims: no such folder {directory}")
+        package = _package_from_dir(folder)
+        where = str(folder)
     found: list[Claim] = []
-    # claim files may share helpers in underscore modules of the same directory
-    if str(directory.resolve()) not in sys.path:
-        sys.path.insert(0, str(directory.resolve()))
-    for path in sorted(directory.glob("*.py")):
-        if path.name.startswith("_"):
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
             continue
-        before = set(_REGISTRY)
-        modname = f"identifiable_proofs.{path.stem.replace('-', '_').replace('.', '_')}"
-        if modname in sys.modules:
-            module = sys.modules[modname]
-            mfile = getattr(module, "__file__", None)
-            found.extend(c for c in _REGISTRY.values() if c.path == mfile)
-            continue
-        spec = importlib.util.spec_from_file_location(modname, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[modname] = module
-        spec.loader.exec_module(module)
-        new = [_REGISTRY[k] for k in set(_REGISTRY) - before]
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        new = _claims_of(module)
         if not new:
-            raise ValueError(f"{path} defines no @claim")
+            raise ValueError(f"claims: {module.__file__} defines no @claim")
         found.extend(new)
+    if not found:
+        raise ValueError(f"claims: no claims in {where} (expected *.py files with @claim "
+                         "functions)")
     ids = [c.id for c in found]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
-        raise ValueError(f"duplicate claim ids: {sorted(dup)}")
+        raise ValueError(f"claims: duplicate claim ids {sorted(dup)}")
     return sorted(found, key=lambda c: c.id)
 
 

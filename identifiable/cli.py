@@ -18,6 +18,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
+from identifiable.experiments.arguments import json_path
 from identifiable.io import write_json_atomic
 
 __all__ = ["main", "build_parser"]
@@ -27,6 +28,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from identifiable.claims import load_claims, run_claims
 
     claims = load_claims(args.claims)
+    if args.only:
+        unknown = sorted(set(args.only) - {c.id for c in claims})
+        if unknown:
+            raise ValueError(f"--only: unknown claim id(s) {unknown}; known: "
+                             f"{sorted(c.id for c in claims)}")
     widths = {"id": max([len(c.id) for c in claims] + [2]), "source": 28, "statement": 64,
               "method": 36}
     header = (f"{'id':<{widths['id']}} | {'source':<{widths['source']}} | "
@@ -51,11 +57,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if res.error:
             print(textwrap.indent(res.error, "    "), file=sys.stderr)
 
-    try:
-        results = run_claims(claims, args.only, progress=show)
-    except ValueError as exc:
-        print(f"identifiable verify: {exc}", file=sys.stderr)
-        return 2
+    results = run_claims(claims, args.only, progress=show)
     bad = [r for r in results if not r.ok]
     total = sum(r.seconds for r in results)
     print("-" * len(header))
@@ -68,10 +70,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="run every claim in proofs/ and print a table")
-    p.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    p.add_argument("--json", metavar="FILE", type=json_path,
+                   help="write the results as JSON (the path is checked before any claim runs)")
     p.add_argument("--only", nargs="+", metavar="ID", help="run only these claim ids")
     p.add_argument("--claims", metavar="DIR", default=None,
-                   help="claims directory (default: proofs/ of the source tree)")
+                   help="run the claims of this folder (its *.py files are imported: only use "
+                        "folders you trust); default: the installed catalog")
     p.add_argument("-v", "--verbose", action="store_true", help="print every verdict")
     p.set_defaults(func=_cmd_verify)
 
@@ -99,10 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="identifiable",
         description="Executable theory of identifiable and equivariant networks.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of a one-line message")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_verify(sub)
     _add_torch_commands(sub)
     return parser
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Failures a user can cause (bad arguments, files, data): reported in one line with exit
+    status 2. Anything else is a bug and keeps its traceback."""
+    import pickle
+    import tarfile
+    import zlib
+
+    return (ValueError, TypeError, OSError, EOFError, OverflowError, pickle.UnpicklingError,
+            tarfile.TarError, zlib.error, MemoryError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,10 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, TypeError) as exc:
-        if getattr(args, "debug", False):
+    except _expected_errors() as exc:
+        if args.debug:
             raise
-        print(f"identifiable {args.command}: error: {exc}", file=sys.stderr)
+        what = str(exc) or type(exc).__name__
+        if isinstance(exc, MemoryError):
+            what = f"out of memory ({what}); use smaller inputs"
+        elif isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) \
+                not in what:
+            what = f"{what} ({exc.filename})"
+        print(f"identifiable {args.command}: error: {what}", file=sys.stderr)
         return 2
 
 

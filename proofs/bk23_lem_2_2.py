@@ -11,12 +11,13 @@ counterexample that re-checks exactly, every PD matrix with B = A proved.
 
 import numpy as np
 import sympy as sp
-from _common import random_rational_matrix, recheck_counterexample
 
 from identifiable import activations
 from identifiable.claims import claim
 from identifiable.intertwining import check_intertwiner
 from identifiable.verdict import Verdict
+
+from ._common import random_rational_matrix, recheck_counterexample
 
 
 @claim(id="bk23.lem-2.2", source="[BK23] Lemma 2.2 (App. B.1)",

@@ -11,12 +11,13 @@ with a != 0 or b != 0 is refuted with a counterexample that re-checks exactly.
 
 import numpy as np
 import sympy as sp
-from _common import recheck_counterexample
 
 from identifiable import activations
 from identifiable.claims import claim
 from identifiable.intertwining import check_affine_intertwiner
 from identifiable.verdict import Verdict
+
+from ._common import recheck_counterexample
 
 
 def _row_solutions():

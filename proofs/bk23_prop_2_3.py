@@ -20,12 +20,13 @@ generated exact cases:
 
 import numpy as np
 import sympy as sp
-from _common import random_rational_matrix
 
 from identifiable import activations, groups
 from identifiable.claims import claim
 from identifiable.relu import prop_2_3
 from identifiable.verdict import Verdict
+
+from ._common import random_rational_matrix
 
 
 def _relu(v):

@@ -22,12 +22,13 @@ many generated cases).
 
 import numpy as np
 import sympy as sp
-from _common import random_rational_matrix
 
 from identifiable import groups
 from identifiable.claims import claim
 from identifiable.relu import prop_b_1
 from identifiable.verdict import Verdict
+
+from ._common import random_rational_matrix
 
 
 def _f(W1, s, x):

@@ -10,12 +10,13 @@ random non-members (must be refuted with a counterexample that re-checks exactly
 
 import numpy as np
 import sympy as sp
-from _common import recheck_counterexample
 
 from identifiable import activations
 from identifiable.claims import claim
 from identifiable.intertwining import check_intertwiner
 from identifiable.verdict import Verdict
+
+from ._common import recheck_counterexample
 
 a = sp.Symbol("a", real=True, nonzero=True)
 EXPECTED = {  # name -> (kind, scaling set, c(a))

@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from identifiable.experiments import arguments as A
+
 __all__ = ["add_arguments", "run", "QUICK", "format_table2", "format_table4", "summarise"]
 
 DEFAULT_RECIPES = ("cnn", "cnn-inv", "gcnn")
@@ -53,29 +55,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", nargs="+", default=None, metavar="NAME",
                    help=f"recipes of Table 1 [BK23] among {', '.join(recipe_names())} "
                         f"(default: {' '.join(DEFAULT_RECIPES)}; every recipe with --quick)")
-    p.add_argument("--width", type=float, default=None,
+    p.add_argument("--width", type=A.positive_float, default=None,
                    help="VGG11 width multiplier (1.0 = 9.23 M parameters; default 1.0)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default 30)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per recipe (default 3)")
-    p.add_argument("--first-seed", type=int, default=0, help="seeds are FIRST .. FIRST+N-1")
+    p.add_argument("--epochs", type=A.positive_int, default=None,
+                   help="training epochs (default 30)")
+    p.add_argument("--seeds", type=A.positive_int, default=None,
+                   help="seeds per recipe (default 3)")
+    p.add_argument("--first-seed", type=A.nonnegative_int, default=0,
+                   help="seeds are FIRST .. FIRST+N-1")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="CIFAR-10 (.tar.gz / image folders / cifar-10-batches-py); default: the "
                         "embedded stand-in (photograph crops, not CIFAR-10)")
-    p.add_argument("--out", default="runs/gcnn-barrier", metavar="DIR",
+    p.add_argument("--out", type=A.out_dir, default="runs/gcnn-barrier", metavar="DIR",
                    help="output folder; trained nets are kept in DIR/nets and reused")
-    p.add_argument("--json", metavar="FILE", help="write one row per trained net as JSON")
+    p.add_argument("--json", type=A.json_path, metavar="FILE",
+                   help="write one row per trained net as JSON")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run on the embedded data (about a minute on a CPU)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--device", type=A.device, default="cpu",
+                   help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--threads", type=A.positive_int, default=None,
+                   help="torch CPU threads per process")
+    p.add_argument("--batch-size", type=A.positive_int, default=None,
                    help="training batch size (default 256)")
-    p.add_argument("--lr", type=float, default=0.05, help="peak learning rate (triangular)")
-    p.add_argument("--inv-weight", type=float, default=1.0, help="weight of the inv-loss")
-    p.add_argument("--n-match", type=int, default=None,
+    p.add_argument("--lr", type=A.positive_float, default=0.05,
+                   help="peak learning rate (triangular)")
+    p.add_argument("--inv-weight", type=A.nonnegative_float, default=1.0,
+                   help="weight of the inv-loss")
+    p.add_argument("--n-match", type=A.positive_int, default=None,
                    help="training images for activation matching, BN reset and REPAIR "
                         "(default 5000)")
-    p.add_argument("--n-inv", type=int, default=None,
+    p.add_argument("--n-inv", type=A.positive_int, default=None,
                    help="training images for the invariance error (default 5000)")
     p.add_argument("--merge", choices=("none", "same", "all"), default=None,
                    help="Table 4: merge different nets of one recipe (same) and of different "

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from identifiable.experiments import arguments as A
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -20,15 +22,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="N(0,1) noise in the normalised input space (default) or image crops")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="images for --probe crops (test split; default: embedded stand-in)")
-    p.add_argument("--layers", type=int, nargs="+", default=[1, 2], metavar="I",
+    p.add_argument("--layers", type=A.positive_int, nargs="+", default=[1, 2], metavar="I",
                    help="latent indices: 1 = f1, 2 = f2 o f1, ... (default 1 2)")
     p.add_argument("--mirrors", nargs="+", choices=("lr", "ud"), default=["lr", "ud"])
-    p.add_argument("--n-probes", type=int, default=100_000,
+    p.add_argument("--n-probes", type=A.positive_int, default=100_000,
                    help="probes for the fit and, independently, the errors (default 100000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--json", metavar="FILE", help="write the rows as JSON")
+    p.add_argument("--seed", type=A.nonnegative_int, default=0)
+    p.add_argument("--device", type=A.device, default="cpu")
+    p.add_argument("--threads", type=A.positive_int, default=None)
+    p.add_argument("--json", type=A.json_path, metavar="FILE", help="write the rows as JSON")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from identifiable.experiments import arguments as A
+
 __all__ = ["add_arguments", "run", "add_common_arguments", "format_table", "QUICK"]
 
 #: the ``--quick`` preset: embedded stand-in data, small batch, few epochs, fewer probes. The
@@ -34,24 +36,29 @@ def add_common_arguments(p: argparse.ArgumentParser, out: str) -> None:
                    help="CIFAR-10 as a .tar.gz / image folder / cifar-10-batches-py folder "
                         "(default: the embedded stand-in of photographs shipped with "
                         "matplotlib / scikit-image)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 1000, Appendix C)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 4096)")
-    p.add_argument("--lr", type=float, default=None, help="initial learning rate (default 1e-3)")
-    p.add_argument("--weight-decay", type=float, default=None,
+    p.add_argument("--device", type=A.device, default="cpu",
+                   help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--epochs", type=A.positive_int, default=None,
+                   help="epochs (default 1000, Appendix C)")
+    p.add_argument("--batch-size", type=A.positive_int, default=None,
+                   help="batch size (default 4096)")
+    p.add_argument("--lr", type=A.positive_float, default=None,
+                   help="initial learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=A.nonnegative_float, default=None,
                    help="AdamW weight decay (default 0.99, Appendix C)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=out, metavar="DIR", help=f"output folder (default {out})")
-    p.add_argument("--json", metavar="FILE", help="write the result rows as JSON")
+    p.add_argument("--seed", type=A.nonnegative_int, default=0)
+    p.add_argument("--out", type=A.out_dir, default=out, metavar="DIR",
+                   help=f"output folder (default {out})")
+    p.add_argument("--json", type=A.json_path, metavar="FILE", help="write the result rows as JSON")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoints in --out (a finished net is only measured)")
     p.add_argument("--quick", action="store_true",
                    help="a quick smoke run on the embedded data (under 2 minutes on a CPU)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--checkpoint-every", type=int, default=50, metavar="N")
+    p.add_argument("--threads", type=A.positive_int, default=None, help="torch CPU threads")
+    p.add_argument("--checkpoint-every", type=A.positive_int, default=50, metavar="N")
     p.add_argument("--probe", choices=("noise", "crops", "both"), default="noise",
                    help="probe inputs of the measurement (default: N(0,1) noise)")
-    p.add_argument("--n-probes", type=int, default=None,
+    p.add_argument("--n-probes", type=A.positive_int, default=None,
                    help="probes for the fit and (independently) the errors (default 100000)")
 
 
