@@ -111,7 +111,7 @@ def test_resume_equals_uninterrupted_and_reuse(tiny_data, tmp_path):
     assert _same_state(again.net, full.net) and len(again.history) == 3
     net, state = load_classifier(checkpoint_path(tmp_path / "a", "cnn-late-inv", 1))
     assert _same_state(net, full.net) and state["epoch"] == 3
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match=r"another run \(config.lr: 0.05 there, 0.01 now"):
         train_recipe(ClassifierConfig(recipe="cnn-late-inv", width=0.0625, epochs=3,
                                       batch_size=128, seed=1, lr=0.01), train, None,
                      tmp_path / "a")

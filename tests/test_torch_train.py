@@ -112,7 +112,7 @@ def test_checkpoint_of_another_architecture_is_refused(small, tmp_path):
     with pytest.raises(ValueError, match="architecture"):
         train(other, small, tmp_path, resume=True)
     longer = TrainConfig(task="autoencoder", activation="tanh", epochs=3, batch_size=128)
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match=r"another run \(config.epochs: 1 there, 3 now"):
         train(longer, small, tmp_path, resume=True)
     with pytest.raises(ValueError, match="architecture"):
         load_checkpoint(tmp_path / "checkpoint.pt", arch=MirrorMLP("classifier", "tanh").arch())

@@ -72,6 +72,13 @@ def head_permutation_from_action(A, heads: int) -> tuple[list[int], Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from identifiable.io import RunLock
+
+    with RunLock(args.out, "attention-heads run"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     setup_torch(args)
     import torch
 
@@ -91,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
                       batch_size=s["batch_size"], lr=s["lr"], weight_decay=s["weight_decay"],
                       seed=args.seed, device=args.device,
                       checkpoint_every=args.checkpoint_every, log_every=max(1, s["epochs"] // 20))
-    res = train(cfg, train_data, out / "attention", resume=args.resume, test=test_data, log=_log)
+    res = train(cfg, train_data, out / "attention", resume=True, fresh=args.fresh,
+                test=test_data, log=_log)
     net = res.net
     heads = net.heads
     with torch.no_grad():

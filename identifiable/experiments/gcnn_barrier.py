@@ -70,6 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output folder; trained nets are kept in DIR/nets and reused")
     p.add_argument("--json", type=A.json_path, metavar="FILE",
                    help="write one row per trained net as JSON")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: retrain and overwrite the nets in DIR/nets (by default a "
+                        "finished net of the same run is reused and an interrupted one resumed)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run on the embedded data (about a minute on a CPU)")
     p.add_argument("--device", type=A.device, default="cpu",
@@ -202,6 +205,24 @@ def _subset(n_total: int, n: int, seed: int):
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from identifiable.io import RunLock
+    from identifiable.torch import distributed as dist
+
+    s = _settings(args)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: {args.device!r} requested but CUDA is not available")
+    d = dist.init(args.device, args.threads)
+    lock = RunLock(args.out, "gcnn-barrier run")
+    dist.on_main(d, lambda: lock.acquire() and None)   # every rank stops if rank 0 cannot lock
+    try:
+        return _run(args, s, d)
+    finally:
+        lock.release()
+
+
+def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
+    import torch
+
     from identifiable.io import write_bytes_atomic, write_json_atomic
     from identifiable.torch import align
     from identifiable.torch import distributed as dist
@@ -215,10 +236,6 @@ def run(args: argparse.Namespace) -> int:
     )
     from identifiable.torch.vgg import n_parameters, to_plain
 
-    s = _settings(args)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device: {args.device!r} requested but CUDA is not available")
-    d = dist.init(args.device, args.threads)
     device = dist.device_for(d, args.device)
     say = _log if d.is_main else (lambda msg: _log(f"[rank {d.rank}] {msg}"))
     t0 = time.perf_counter()
@@ -245,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
     rows_local, first_layers = [], {}
     for recipe, seed in dist.shard(d, [(r, sd) for sd in seeds for r in s["recipes"]]):
         t1 = time.perf_counter()
-        res = train_recipe(config(recipe, seed), train, None, out, device=device, log=say)
+        res = train_recipe(config(recipe, seed), train, None, out, device=device, log=say,
+                           fresh=args.fresh)
         plain = to_plain(res.net)
         inv = align.invariance_error(plain, inv_x)
         b = align.gcnn_barrier(plain, match_x, test_x, test_y)

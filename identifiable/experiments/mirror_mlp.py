@@ -51,7 +51,10 @@ def add_common_arguments(p: argparse.ArgumentParser, out: str) -> None:
                    help=f"output folder (default {out})")
     p.add_argument("--json", type=A.json_path, metavar="FILE", help="write the result rows as JSON")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoints in --out (a finished net is only measured)")
+                   help="continue from the checkpoints in --out (the default; a finished net "
+                        "is only measured, a checkpoint of another run is refused)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: discard (overwrite) the checkpoints in --out")
     p.add_argument("--quick", action="store_true",
                    help="a quick smoke run on the embedded data (under 2 minutes on a CPU)")
     p.add_argument("--threads", type=A.positive_int, default=None, help="torch CPU threads")
@@ -128,6 +131,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from identifiable.io import RunLock
+
+    with RunLock(args.out, "mirror-mlp run"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from identifiable.io import write_bytes_atomic, write_json_atomic
 
     setup_torch(args)
@@ -151,8 +161,8 @@ def run(args: argparse.Namespace) -> int:
                               weight_decay=s["weight_decay"], seed=args.seed, device=args.device,
                               checkpoint_every=args.checkpoint_every,
                               log_every=max(1, s["epochs"] // 20))
-            res = train(cfg, train_data, out / f"{task}-{act}", resume=args.resume,
-                        test=test_data, log=_log)
+            res = train(cfg, train_data, out / f"{task}-{act}", resume=True,
+                        fresh=args.fresh, test=test_data, log=_log)
             if not res.finished:  # pragma: no cover - only with stop_after
                 continue
             _log(f"[{task}-{act}] trained {s['epochs']} epochs; test {res.metrics}")

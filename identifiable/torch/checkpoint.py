@@ -16,7 +16,8 @@ import torch
 
 from identifiable.io import atomic_path
 
-__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "load_net"]
+__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "load_net", "differences",
+           "require_same_run", "data_identity"]
 
 FORMAT = "identifiable.checkpoint/1"
 
@@ -60,3 +61,34 @@ def load_net(path: str | os.PathLike, map_location: Any = "cpu"):
     net = build_net(state["arch"])
     net.load_state_dict(state["model"])
     return net.eval(), state
+
+
+def differences(saved: dict[str, Any], wanted: dict[str, Any],
+                ignore: set[str] | frozenset[str] = frozenset()) -> dict[str, tuple[Any, Any]]:
+    """``{field: (saved, wanted)}`` for every field (outside ``ignore``) whose values differ;
+    a field missing on one side counts as different."""
+    keys = (set(saved) | set(wanted)) - set(ignore)
+    return {k: (saved.get(k, "<missing>"), wanted.get(k, "<missing>")) for k in sorted(keys)
+            if saved.get(k, "<missing>") != wanted.get(k, "<missing>")}
+
+
+def require_same_run(path: str | os.PathLike, state: dict[str, Any], config: dict[str, Any],
+                     data: dict[str, Any], ignore: set[str] | frozenset[str] = frozenset()) -> None:
+    """Refuse to resume or reuse the checkpoint ``state`` at ``path`` for another run: its
+    training settings (``config``, outside ``ignore``) and its data identity (``data``: source
+    fingerprint, split, size, classes) must equal the current ones. The error names every
+    differing field."""
+    diff = {f"config.{k}": v for k, v in differences(state.get("config") or {}, config,
+                                                     ignore).items()}
+    diff.update({f"data.{k}": v for k, v in differences(state.get("data") or {}, data).items()})
+    if diff:
+        shown = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+        raise ValueError(f"--out: {path} belongs to another run ({shown}); choose another "
+                         f"--out, or pass --fresh to discard it")
+
+
+def data_identity(data: Any) -> dict[str, Any]:
+    """What identifies a training set in a run's identity: the content fingerprint of its
+    source (not only its path), its size and its class list."""
+    return {"source": str(getattr(data, "fingerprint", None) or data.source or "embedded"),
+            "n": int(len(data)), "classes": [str(c) for c in data.classes]}

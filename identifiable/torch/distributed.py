@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Dist", "init", "shard", "gather", "barrier", "finish"]
+__all__ = ["Dist", "init", "shard", "gather", "barrier", "finish", "on_main"]
 
 T = TypeVar("T")
 
@@ -95,3 +95,27 @@ def finish(d: Dist) -> None:
 
         dist.barrier()
         dist.destroy_process_group()
+
+
+def on_main(d: Dist, fn, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` on rank 0 only and share its result with every rank; an exception on rank 0
+    is raised on every rank (as a ValueError with the same message), so that no rank goes on
+    alone (e.g. when rank 0 cannot lock the run folder)."""
+    if not d.active:
+        return fn(*args, **kwargs)
+    import torch.distributed as dist
+
+    box: list[Any] = [None]
+    if d.is_main:
+        try:
+            box[0] = ("ok", fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - re-raised below on every rank
+            box[0] = ("error", f"{exc}")
+            err = exc
+    dist.broadcast_object_list(box, src=0)
+    status, value = box[0]
+    if status == "error":
+        if d.is_main:
+            raise err
+        raise ValueError(value)
+    return value

@@ -45,7 +45,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from identifiable.torch.checkpoint import load_checkpoint, save_checkpoint
+from identifiable.torch.checkpoint import (
+    data_identity,
+    load_checkpoint,
+    require_same_run,
+    save_checkpoint,
+)
 from identifiable.torch.data import ImageData
 from identifiable.torch.table1 import RECIPES, Recipe
 from identifiable.torch.vgg import build_classifier
@@ -184,11 +189,13 @@ def load_classifier(path: str | os.PathLike, map_location: Any = "cpu"
 def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | None = None,
                  out_dir: str | os.PathLike | None = None, device: str = "cpu",
                  log: Callable[[str], None] | None = None,
-                 stop_after: int | None = None) -> TrainedClassifier:
+                 stop_after: int | None = None, fresh: bool = False) -> TrainedClassifier:
     """Train ``config.recipe`` (Table 1 [BK23]); resume from / reuse ``out_dir/nets/...pt``.
 
-    A finished checkpoint with the same config is loaded, not retrained; one with another
-    config is refused. ``stop_after`` stops after that many epochs (a simulated kill).
+    A checkpoint of the same run (same config and same training data: source fingerprint,
+    size, classes) is resumed, or, when finished, loaded and not retrained; one of another run
+    is refused naming the differing fields; ``fresh=True`` starts over and replaces it.
+    ``stop_after`` stops after that many epochs (a simulated kill).
     """
     recipe = RECIPES[config.recipe]
     dev = torch.device(device)
@@ -201,15 +208,12 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
     gen = torch.Generator().manual_seed(10_000 + config.seed)
     history: list[dict[str, float]] = []
     start = 0
-    if ckpt is None or not ckpt.exists():
+    data_id = data_identity(train)
+    if ckpt is None or not ckpt.exists() or fresh:
         mean, std = train.channel_stats()
     else:
         state = load_checkpoint(ckpt, arch=config.arch(n_classes), map_location=dev)
-        if state["config"] != config.to_dict():
-            diff = {k: (state["config"].get(k), v) for k, v in config.to_dict().items()
-                    if state["config"].get(k) != v}
-            raise ValueError(f"resume: {ckpt} was trained with another config {diff}; "
-                             f"use another --out or remove it")
+        require_same_run(ckpt, state, config.to_dict(), data_id)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["rng"])
@@ -257,7 +261,7 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
                                    "optimizer": opt.state_dict(), "rng": gen.get_state(),
                                    "config": config.to_dict(), "epoch": epoch + 1,
                                    "history": history, "norm": {"mean": mean, "std": std},
-                                   "classes": list(train.classes)})
+                                   "classes": list(train.classes), "data": data_id})
         if log is not None:
             log(f"[{label}] epoch {epoch + 1}/{config.epochs} ce {rec['ce']:.3f} "
                 f"inv {rec['inv']:.3f} train acc {rec['train_accuracy']:.3f} "

@@ -30,7 +30,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from identifiable.torch.augment import augment, mirror_lr, resize
-from identifiable.torch.checkpoint import load_checkpoint, save_checkpoint
+from identifiable.torch.checkpoint import (
+    data_identity,
+    load_checkpoint,
+    require_same_run,
+    save_checkpoint,
+)
 from identifiable.torch.data import ImageData
 from identifiable.torch.nets import TASKS, AttentionAutoencoder, MirrorMLP
 
@@ -157,21 +162,25 @@ def evaluate(net, data: ImageData, config: TrainConfig, batch: int = 4096) -> di
     return {"test_loss": tot / n, "test_accuracy": correct / n}
 
 
-def _state(net, opt, gen, config, epoch, history, mean, std, classes) -> dict[str, Any]:
+def _state(net, opt, gen, config, epoch, history, mean, std, data_id) -> dict[str, Any]:
     return {"arch": net.arch(), "config": config.to_dict(), "epoch": epoch,
             "model": net.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
-            "history": history, "norm": {"mean": mean, "std": std}, "classes": list(classes)}
+            "history": history, "norm": {"mean": mean, "std": std},
+            "classes": list(data_id["classes"]), "data": data_id}
 
 
 def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | None = None,
-          resume: bool = False, test: ImageData | None = None, stop_after: int | None = None,
-          log: Callable[[str], None] | None = None) -> TrainResult:
+          resume: bool = True, test: ImageData | None = None, stop_after: int | None = None,
+          log: Callable[[str], None] | None = None, fresh: bool = False) -> TrainResult:
     """Train per ``config`` on ``data``; checkpoints in ``out_dir`` (``checkpoint.pt``).
 
-    ``resume=True`` continues from ``out_dir/checkpoint.pt`` when it exists (refusing one of
-    another architecture or config). ``stop_after`` stops after that many epochs in total
-    (used to simulate a killed run). ``log`` receives one line every ``config.log_every``
-    epochs and at each checkpoint.
+    An existing ``out_dir/checkpoint.pt`` is never silently overwritten: by default
+    (``resume=True``) training continues from it, after checking that it belongs to the same
+    run (architecture, every training setting outside device / logging, and the data: source
+    fingerprint, size, classes; a mismatch is refused naming the fields); ``fresh=True``
+    starts over and replaces it; ``resume=False`` without ``fresh`` refuses to touch it.
+    ``stop_after`` stops after that many epochs in total (used to simulate a killed run).
+    ``log`` receives one line every ``config.log_every`` epochs and at each checkpoint.
     """
     dev = torch.device(config.device)
     out = Path(out_dir) if out_dir is not None else None
@@ -182,14 +191,13 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
     gen = torch.Generator().manual_seed(config.seed + 1)
     history: list[dict[str, float]] = []
     start = 0
-    if resume and ckpt is not None and ckpt.exists():
+    data_id = data_identity(data)
+    if ckpt is not None and ckpt.exists() and not fresh:
+        if not resume:
+            raise ValueError(f"--out: {ckpt} exists; resume it (the default) or pass --fresh "
+                             "to start over")
         state = load_checkpoint(ckpt, arch=net.arch(), map_location=dev)
-        old = {k: v for k, v in state["config"].items() if k not in _RESUMABLE}
-        new = {k: v for k, v in config.to_dict().items() if k not in _RESUMABLE}
-        if old != new:
-            diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new)
-                    if old.get(k) != new.get(k)}
-            raise ValueError(f"resume: {ckpt} was written with another config: {diff}")
+        require_same_run(ckpt, state, config.to_dict(), data_id, ignore=_RESUMABLE)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["rng"])
@@ -238,7 +246,7 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
                                          or done == end)
         if save_now:
             save_checkpoint(ckpt, _state(net, opt, gen, config, done, history, mean, std,
-                                         data.classes))
+                                         data_id))
         if log is not None and ((config.log_every and done % config.log_every == 0) or save_now):
             log(f"[{_label(config)}] epoch {done}/{config.epochs} "
                 f"loss {rec['loss']:.5f} eq {rec['eq_loss']:.5f} lam {lam:g} "
