@@ -56,8 +56,9 @@ __all__ = [
 
 _EXACT_IN_FLOAT64 = 2**53  # integer products below this are exact in float64 (BLAS)
 _INT64_SAFE = 2**62
-_EXACT_PRECHECK_MAX_DIM = 16  # exact finite-order pre-check of generators up to this size
-_NUMERIC_PRECHECK_MAX_DIM = 64  # numeric (eigenvalue, Jordan block) pre-check up to this size
+_EXACT_PRECHECK_MAX_DIM = 16  # exact finite-order pre-check over a number field up to this size
+_EXACT_RATIONAL_PRECHECK_MAX_DIM = 96  # ... over QQ (characteristic polynomial: milliseconds)
+_NUMERIC_PRECHECK_MAX_DIM = 512  # numeric (eigenvalue, Jordan block) pre-check up to this size
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -401,7 +402,9 @@ def _singular_or_infinite(engine, g, name: str) -> None:
         return
     d = engine.d
     infinite = ", so it has infinite order and the group it generates is infinite"
-    if engine.exact and d <= _EXACT_PRECHECK_MAX_DIM:
+    limit = (_EXACT_PRECHECK_MAX_DIM if isinstance(engine, _FieldEngine)
+             and not (engine.K.is_QQ or engine.K.is_ZZ) else _EXACT_RATIONAL_PRECHECK_MAX_DIM)
+    if engine.exact and d <= limit:
         dm = g if isinstance(engine, _FieldEngine) else DomainMatrix.from_list(g.tolist(), sp.ZZ)
         if dm.det() == dm.domain.zero:
             raise ValueError(f"{name}: matrix is singular (determinant 0); generators of a "

@@ -986,7 +986,12 @@ def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
     else:
         why = (f"no identifiability theorem for activation(s) "
                f"{sorted({a.name for a in model.activations})} (open problem)")
-    fd = functional_dimension(model, theta) if evidence else None
+    fd = None
+    if evidence:
+        try:
+            fd = functional_dimension(model, theta)
+        except ValueError:  # beyond the memory budget: no evidence attached
+            fd = None
     return Verdict.undecided(why + ("" if fd is None else f"; functional dimension {fd.rank} of "
                                     f"{fd.n_params} parameters (dim K = "
                                     f"{model.symmetry_dimension})"),
@@ -1200,14 +1205,24 @@ def _expected(model: MLP) -> tuple[int | None, str]:
     return None, "no prediction for this activation"
 
 
+#: default memory budget of :func:`functional_dimension` (the Jacobian and its SVD), bytes
+FUNCTIONAL_DIMENSION_MAX_BYTES = 2 * 2**30
+
+
 @validates_arguments
 def functional_dimension(model: MLP, theta: Any, n_samples: int | None = None, *,
-                         seed: int = 0, scale: float = 2.0,
-                         rtol: float | None = None) -> FunctionalDimension:
+                         seed: int = 0, scale: float = 2.0, rtol: float | None = None,
+                         max_bytes: int = FUNCTIONAL_DIMENSION_MAX_BYTES) -> FunctionalDimension:
     """The rank of the Jacobian of the outputs at ``n_samples`` random inputs
     (``N(0, scale^2)``) with respect to ``theta``, with the singular values and the gap
     ``s_rank / s_(rank+1)`` at the threshold ``rtol * s_max`` (default ``1e-10``); compared with
-    ``#params - dim K`` and, where known, the predicted dimension (``.expected``)."""
+    ``#params - dim K`` and, where known, the predicted dimension (``.expected``).
+
+    Cost: the Jacobian has ``m = n_samples * d_L`` rows and ``P = #params`` columns, so memory
+    ``8 m P`` bytes (about twice that at the peak of back-propagation) and the SVD
+    ``O(m P min(m, P))`` time (``n_samples`` defaults to ``max(32, 3 P / d_L)``, so both grow
+    like ``P^2`` and ``P^3``). An estimate above ``max_bytes`` (default 2 GiB) is refused
+    before anything is allocated: pass fewer ``n_samples`` or a larger ``max_bytes``."""
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected an MLP, got {type(model).__name__}")
     theta = model._check_theta(theta)
@@ -1217,6 +1232,13 @@ def functional_dimension(model: MLP, theta: Any, n_samples: int | None = None, *
         n_samples = max(32, int(math.ceil(3 * P / dL)))
     if int(n_samples) < 1:
         raise ValueError(f"n_samples: expected a positive integer, got {n_samples}")
+    need = 2 * 8 * int(n_samples) * dL * P
+    if need > max_bytes:
+        raise ValueError(
+            f"functional_dimension: the Jacobian of {int(n_samples)} samples x {dL} outputs x "
+            f"{P} parameters needs about {need / 2**30:.3g} GiB, above max_bytes = "
+            f"{max_bytes / 2**30:.3g} GiB; pass fewer n_samples (at least {-(-P // dL)} to "
+            "see every direction) or a larger max_bytes")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((int(n_samples), model.widths[0])) * scale
     J = jacobian(model, theta, X)

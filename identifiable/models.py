@@ -73,7 +73,15 @@ def _as_batch(x: Any, d: int, name: str = "x") -> tuple[np.ndarray, bool]:
         x = np.array(x.evalf(17).tolist(), dtype=float)
         if x.shape == (d, 1):
             x = x[:, 0]
-    arr = np.asarray(x, dtype=np.float64)
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "iufO":
+        raise TypeError(f"{name}: expected numbers of shape (n, {d}) or ({d},), got an array of "
+                        f"dtype {x.dtype}")
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name}: expected numbers of shape (n, {d}) or ({d},), got "
+                         f"{type(x).__name__} that is not a rectangular array of numbers "
+                         f"({exc})") from None
     single = arr.ndim == 1
     if single:
         arr = arr[None, :]
@@ -438,9 +446,16 @@ class MLP(Model):
     """
 
     def __init__(self, widths: Sequence[int], activation: Any = "tanh", bias: bool = True):
+        if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
+            raise TypeError(f"widths: expected a list of integers, got {widths!r}")
+        widths = list(widths)
+        if any(isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, np.integer, float,
+                                                                       np.floating))
+               for w in widths):
+            raise TypeError(f"widths: expected a list of integers, got {widths!r}")
         try:
             ws = [int(w) for w in widths]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise TypeError(f"widths: expected a list of integers, got {widths!r}") from None
         if any(int(w) != w for w in widths):
             raise TypeError(f"widths: expected integers, got {list(widths)}")
@@ -571,16 +586,23 @@ class MLP(Model):
         if not isinstance(theta, Theta):
             if isinstance(theta, (tuple, list)) and len(theta) == 2 and not isinstance(
                     theta[0], (np.ndarray, sp.MatrixBase)):
-                return self.params(theta[0], theta[1] if self.bias else None)
+                return self.params(theta[0], theta[1])
             raise TypeError(f"{name}: expected a Theta from MLP.params, got "
                             f"{type(theta).__name__}")
         if len(theta) != self.depth:
             raise ValueError(f"{name}: has {len(theta)} layers, the model has {self.depth}")
-        for i, W in enumerate(theta.weights):
+        for i, (W, b) in enumerate(theta):
             want = (self.widths[i + 1], self.widths[i])
             if tuple(W.shape) != want:
                 raise ValueError(f"{name}.weights[{i}]: expected shape {want}, got "
                                  f"{tuple(W.shape)}")
+            if int(np.size(b)) != want[0]:
+                raise ValueError(f"{name}.biases[{i}]: expected length {want[0]}, got "
+                                 f"{int(np.size(b))}")
+            if not self.bias and any(v != 0 for v in (list(b) if isinstance(b, sp.MatrixBase)
+                                                      else np.asarray(b).ravel())):
+                raise ValueError(f"{name}.biases[{i}]: this MLP was built with bias=False, but "
+                                 "theta has non-zero biases (they would be ignored)")
         return theta
 
     def symbols(self, prefix: str = "w", bias_prefix: str = "b") -> Theta:

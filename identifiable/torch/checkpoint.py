@@ -16,7 +16,8 @@ import torch
 
 from identifiable.io import atomic_path
 
-__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "load_net", "differences",
+__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "load_net", "build_checked",
+           "differences",
            "require_same_run", "data_identity"]
 
 FORMAT = "identifiable.checkpoint/1"
@@ -47,10 +48,38 @@ def load_checkpoint(path: str | os.PathLike, arch: dict[str, Any] | None = None,
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"checkpoint: {path} is not an identifiable checkpoint "
                          f"(expected format {FORMAT!r})")
-    if arch is not None and state["arch"] != arch:
+    if arch is not None and state.get("arch") != arch:
         raise ValueError(f"checkpoint: {path} holds a network of another architecture: "
                          f"{state['arch']} (expected {arch})")
     return state
+
+
+def build_checked(path: str | os.PathLike, state: dict[str, Any], build) -> torch.nn.Module:
+    """``build(state["arch"])`` with the checkpoint's weights, after checking on the ``meta``
+    device (no memory allocated) that the architecture is complete and that every parameter
+    it declares has the shape of the stored tensor: a tampered or truncated checkpoint (missing
+    keys, an architecture claiming width 200,000 over small tensors) is refused with a
+    ValueError instead of a KeyError or a huge allocation."""
+    arch, model = state.get("arch"), state.get("model")
+    if not isinstance(arch, dict) or not isinstance(model, dict):
+        raise ValueError(f"checkpoint: {path} has no architecture / weights")
+    try:
+        with torch.device("meta"):
+            skeleton = build(arch)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        raise ValueError(f"checkpoint: {path}: incomplete or invalid architecture {arch} "
+                         f"({type(exc).__name__}: {exc})") from None
+    want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in model.items() if isinstance(v, torch.Tensor)}
+    if want != got:
+        bad = sorted(set(want) ^ set(got)) or sorted(k for k in want if want[k] != got[k])
+        detail = "; ".join(f"{k}: {want.get(k, 'absent')} declared, {got.get(k, 'absent')} "
+                           "stored" for k in bad[:4])
+        raise ValueError(f"checkpoint: {path}: the weights do not match the architecture "
+                         f"({detail})")
+    net = build(arch)
+    net.load_state_dict(model)
+    return net
 
 
 def load_net(path: str | os.PathLike, map_location: Any = "cpu"):
@@ -58,8 +87,7 @@ def load_net(path: str | os.PathLike, map_location: Any = "cpu"):
     from identifiable.torch.nets import build_net
 
     state = load_checkpoint(path, map_location=map_location)
-    net = build_net(state["arch"])
-    net.load_state_dict(state["model"])
+    net = build_checked(path, state, build_net)
     return net.eval(), state
 
 

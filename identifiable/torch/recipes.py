@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from identifiable.torch.checkpoint import (
+    build_checked,
     data_identity,
     load_checkpoint,
     require_same_run,
@@ -178,11 +179,11 @@ def load_classifier(path: str | os.PathLike, map_location: Any = "cpu"
                     ) -> tuple[nn.Sequential, dict[str, Any]]:
     """The network of a :func:`train_recipe` checkpoint (eval mode) and the checkpoint dict."""
     state = load_checkpoint(path, map_location=map_location)
-    arch = state["arch"]
-    if arch.get("kind") != "vgg":
+    arch = state.get("arch")
+    if not isinstance(arch, dict) or arch.get("kind") != "vgg":
         raise ValueError(f"checkpoint: {path} does not hold a VGG11 classifier ({arch})")
-    net = build_classifier(arch["arch"], arch["width"], arch["n_classes"])
-    net.load_state_dict(state["model"])
+    net = build_checked(path, state, lambda a: build_classifier(a["arch"], a["width"],
+                                                                 a["n_classes"]))
     return net.to(map_location).eval(), state
 
 
