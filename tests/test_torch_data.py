@@ -119,7 +119,7 @@ def test_malicious_pickle_is_refused(tmp_path):
     folder.mkdir()
     marker = tmp_path / "pwned"
     (folder / "data_batch_1").write_bytes(pickle.dumps({b"data": _Evil(marker)}))
-    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+    with pytest.raises(ValueError, match="refus"):
         D.load_images(tmp_path, "train", use_cache=False)
     assert not marker.exists()
     for payload in (pickle.dumps(eval), pickle.dumps(io.BytesIO)):

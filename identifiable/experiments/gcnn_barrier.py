@@ -192,7 +192,8 @@ def _load_data(args: argparse.Namespace, s: dict[str, Any]):
     if args.data is None or args.data == "embedded":
         return (embedded_patches(s["n_train"], "train", seed=0),
                 embedded_patches(s["n_test"], "test", seed=0))
-    return load_images(args.data, "train"), load_images(args.data, "test")
+    train = load_images(args.data, "train")
+    return train, load_images(args.data, "test", classes=train.classes)
 
 
 def _subset(n_total: int, n: int, seed: int):

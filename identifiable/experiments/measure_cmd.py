@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     net, state = load_net(args.checkpoint, map_location=args.device)
     net = net.to(args.device)
+    # crops only: their labels play no part in the measurement
     images = load_images(args.data, "test").tensor(args.device) if args.probe == "crops" else None
     fits = equivariance_report(net, layers=tuple(args.layers), mirrors=tuple(args.mirrors),
                                probe=args.probe, images=images, n_fit=args.n_probes,

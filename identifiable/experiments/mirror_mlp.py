@@ -92,7 +92,8 @@ def load_data(args: argparse.Namespace, s: dict[str, Any]):
         train = embedded_patches(s["n_train"], "train", **kw)
         test = embedded_patches(s["n_test"], "test", **kw)
     else:
-        train, test = load_images(args.data, "train"), load_images(args.data, "test")
+        train = load_images(args.data, "train")
+        test = load_images(args.data, "test", classes=train.classes)
     return train, test
 
 
