@@ -150,6 +150,11 @@ class Activation:
 
     def _branch_problem(self) -> str | None:
         plus, minus, at0 = self.branches
+        for label, sym, pts in (("x > 0", _XP, (1, sp.Rational(1, 3))),
+                                ("x < 0", _XN, (-1, -sp.Rational(1, 3)))):
+            on = self.expr.subs(X, sym)
+            if on.is_real is False or any(sp.sympify(self.exact(t)).has(sp.I) for t in pts):
+                return f"sigma is not real-valued on {label} ({on})"
         for label, br in (("x > 0", plus), ("x < 0", minus)):
             if br.has(*_NONSMOOTH):
                 return (f"the branch on {label} still has a breakpoint ({br}); only "
@@ -194,15 +199,28 @@ class Activation:
             return Verdict.undecided(f"{self.name}: all Taylor coefficients up to order {n - 1} "
                                      "vanish; sigma is zero or too flat at 0", method="derivation")
         # linear / affine?
-        nonlinear = [k for k in range(2, n) if tp[k] != 0 or tm[k] != 0]
-        if not nonlinear and sp.simplify(tp[1] - tm[1]) == 0 and tp[0] == 0 and tm[0] == 0:
+        # affine iff no kink (t+_1 = t-_1) and every higher coefficient is 0; each of these
+        # zero tests is exact or certified (identifiable.zero), and an undecided one stops here
+        tests = {f"t+_{k}": tp[k] for k in range(2, n)} | {f"t-_{k}": tm[k] for k in range(2, n)}
+        tests["t+_1 - t-_1"] = tp[1] - tm[1]
+        decided = {name: _zero.decide_zero(v).is_zero for name, v in tests.items()}
+        nonlinear = [name for name, z in decided.items() if z is False]
+        unknown = [name for name, z in decided.items() if z is None]
+        if unknown and not nonlinear:
+            return Verdict.undecided(
+                f"cannot derive the intertwiner group of {self.name}: cannot decide whether the "
+                f"Taylor coefficients {unknown[:3]} vanish, i.e. whether sigma is affine",
+                method="derivation")
+        zero0 = _zero.decide_zero(tp[0]).is_zero is True and _zero.decide_zero(tm[0]).is_zero \
+            is True
+        if not nonlinear and zero0:
             slope = tp[1]
             if zero_test(lambda x: self.at(x) - slope * x, f"{self.name} is linear").status \
                     == "proved":
                 return Verdict.proved(
                     f"{self.name} is linear, sigma(x) = {slope} x: K = GL(d) with B = A "
                     "(eq. (8) [SMBK26])", Derivation("linear", slope=slope), method="derivation")
-        if not nonlinear and sp.simplify(tp[1] - tm[1]) == 0:
+        if not nonlinear:
             if zero_test(lambda x: self.at(x) - tp[0] - tp[1] * x, "affine").status == "proved":
                 return Verdict.undecided(
                     f"{self.name} is affine but not linear; its intertwiner group "
@@ -398,9 +416,15 @@ class Activation:
     def origin_passing(self) -> Verdict:
         """sigma(0) = 0 (assumed for MLPs in Section 5.1 [SMBK26])."""
         v = sp.simplify(self.exact(0))
-        if v == 0:
+        if v.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            return Verdict.undecided(f"{self.name}(0) = {v} is not a finite number")
+        z = _zero.decide_zero(v).is_zero
+        if z is True:
             return Verdict.proved(f"{self.name}(0) = 0 exactly (Section 5.1 [SMBK26])")
-        return Verdict.refuted(f"{self.name}(0) = {v} != 0", counterexample={"x": 0, "sigma": v})
+        if z is False:
+            return Verdict.refuted(f"{self.name}(0) = {v} != 0 (exact or certified)",
+                                   counterexample={"x": 0, "sigma": v})
+        return Verdict.undecided(f"cannot decide whether {self.name}(0) = {v} is 0")
 
     def odd(self) -> Verdict:
         """sigma(-x) = -sigma(x) for all x."""
@@ -495,6 +519,7 @@ def zero_test(residual: Callable[[sp.Expr], sp.Expr], statement: str, *,
                               method="exact")
     worst = None
     n_evals = 0
+    n_complex = 0
     for label, xv, r in unsimplified:
         xs = [sp.Integer(0)] if label == "x = 0" else (
             _SAMPLES if label == "x > 0" else [-s for s in _SAMPLES])
@@ -510,6 +535,7 @@ def zero_test(residual: Callable[[sp.Expr], sp.Expr], statement: str, *,
                 val = sp.N(exact_val, 30)
                 n_evals += 1
                 if not val.is_real:
+                    n_complex += 1
                     continue
                 mag = abs(float(val))
                 certified = _zero.exceeds(exact_val, _RESIDUAL_TOL)
@@ -521,13 +547,17 @@ def zero_test(residual: Callable[[sp.Expr], sp.Expr], statement: str, *,
         return Verdict.refuted(f"{statement}: fails, residual {float(worst[3]):.6g} at "
                                f"x = {worst[1]} (certified enclosure)", counterexample=cex,
                                method="exact", tol=_RESIDUAL_TOL)
+    if n_complex:
+        return Verdict.undecided(f"{statement}: the residual is not real at {n_complex} sample "
+                                 "points (sigma is not real-valued there); not decided",
+                                 tol=_RESIDUAL_TOL)
     if worst is not None and worst[0] > _RESIDUAL_TOL:
         return Verdict.undecided(f"{statement}: residual {worst[0]:.3g} at x = {worst[1]} "
                                  "(30 digits) could not be certified non-zero",
                                  tol=_RESIDUAL_TOL)
     return Verdict.checked(f"{statement}: sympy could not simplify the residual to 0 on "
                            f"{', '.join(u[0] for u in unsimplified)}; zero at every sample point",
-                           n_samples=max(n_evals, 1), tol=_RESIDUAL_TOL)
+                           n_samples=max(n_evals - n_complex, 1), tol=_RESIDUAL_TOL)
 
 
 # ---------------------------------------------------------------------- registry

@@ -322,9 +322,16 @@ class Diagram:
                                        counterexample={"paths": [names[0], name]})
             if _is_sym(first) and _is_sym(M):
                 D = sp.Matrix(first) - sp.Matrix(M)
-                bad = [(i, j) for i in range(D.rows) for j in range(D.cols)
-                       if D[i, j] != 0 and sp.expand(D[i, j]) != 0
-                       and sp.simplify(D[i, j]) != 0]
+                # each entry decided exactly (identically in any symbols); an undecided one
+                # gives undecided, never refuted
+                zs = {(i, j): _zero.identically_zero(D[i, j]) for (i, j), v in
+                      sp.SparseMatrix(D).todok().items()}
+                bad = [ij for ij, z in zs.items() if z is False]
+                if not bad and any(z is None for z in zs.values()):
+                    i, j = next(ij for ij, z in zs.items() if z is None)
+                    return Verdict.undecided(
+                        f"diagram {self.name}: cannot decide whether paths {names[0]} and {name} "
+                        f"agree at entry ({i}, {j}) (difference {D[i, j]})")
                 if bad:
                     i, j = bad[0]
                     e = sp.zeros(D.cols, 1)

@@ -178,7 +178,15 @@ def is_equivariant(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
         v = _equivariant_exact(model, theta, G)
         if v.status in ("proved", "refuted"):
             return v
-    return _equivariant_numeric(model, theta, G, n_samples, tol, seed)
+    v = _equivariant_numeric(model, theta, G, n_samples, tol, seed)
+    if v.status == "refuted" and G.exact and _exact_theta(theta) and _is_mlp(model):
+        # exact input: a float residual is evidence, not a counterexample; re-check it exactly
+        c = _certified_counterexample(model, theta, G, v.counterexample)
+        return c if c is not None else Verdict.undecided(
+            f"a float residual ({v.reason}) did not survive exact re-evaluation at a rational "
+            "input near it; exact parameters are too large for the symbolic decision "
+            f"(exact_limit={exact_limit})", tol=v.tol)
+    return v
 
 
 def _equivariant_exact(model, theta, G: GroupPair) -> Verdict:
@@ -571,9 +579,16 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
 
 
 def _confirm_exactly(model, theta, G: GroupPair, eq: Verdict) -> Verdict:
-    """Re-evaluate a sampled counterexample exactly at a nearby rational input (30 digits);
+    """Re-evaluate a sampled counterexample exactly at a nearby rational input (certified);
     fall back to the full symbolic decision if the rounded input does not violate (4)."""
-    cex = eq.counterexample
+    c = _certified_counterexample(model, theta, G, eq.counterexample)
+    return c if c is not None else is_equivariant(model, theta, G.gin, G.gout,
+                                                  exact_limit=10**9)
+
+
+def _certified_counterexample(model, theta, G: GroupPair, cex: dict) -> Verdict | None:
+    """``refuted`` at the rational input nearest (1/64 grid) to a float counterexample when the
+    exact residual there is certified non-zero (:func:`identifiable.zero.sign`), else None."""
     j = G.words.index(cex["g"])
     gi, go = sp.Matrix(G.gin[j]), sp.Matrix(G.gout[j])
     x = sp.Matrix([sp.Rational(round(float(v) * 64), 64) for v in cex["x"]])
@@ -581,14 +596,14 @@ def _confirm_exactly(model, theta, G: GroupPair, eq: Verdict) -> Verdict:
     rhs = go * model.symbolic(theta, x)
     diffs = [abs(float(sp.N(a - b, 30))) for a, b in zip(lhs, rhs)]
     certified = [bool(_zero.sign(a - b)) for a, b in zip(lhs, rhs)]
-    if any(certified):
-        r = max((j for j in range(len(diffs)) if certified[j]), key=lambda j: diffs[j])
-        return Verdict.refuted(
-            f"f(g x) != g f(x) for g = {cex['g']}, output {r}, at an exact rational input "
-            "(Definition 3.6 [SMBK26])",
-            counterexample={"g": cex["g"], "x": list(x), "output": r, "f(gx)": lhs[r],
-                            "g f(x)": rhs[r], "residual": diffs[r]})
-    return is_equivariant(model, theta, G.gin, G.gout, exact_limit=10**9)
+    if not any(certified):
+        return None
+    r = max((k for k in range(len(diffs)) if certified[k]), key=lambda k: diffs[k])
+    return Verdict.refuted(
+        f"f(g x) != g f(x) for g = {cex['g']}, output {r}, at an exact rational input "
+        "(certified; Definition 3.6 [SMBK26])",
+        counterexample={"g": cex["g"], "x": list(x), "output": r, "f(gx)": lhs[r],
+                        "g f(x)": rhs[r], "residual": diffs[r]})
 
 
 def _weaker(a: Verdict | None, b: Verdict) -> Verdict:

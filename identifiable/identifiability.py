@@ -787,11 +787,14 @@ def _flip_witness(model: MLP, theta: Theta) -> Theta:
 
 
 def _translation_witness(model: MLP, theta: Theta) -> Theta:
-    """Linear with biases: b_1 -> b_1 + e_1, b_2 -> b_2 - W_2 e_1."""
+    """Linear sigma(t) = s t with biases: b_1 -> b_1 + e_1, b_2 -> b_2 - s W_2 e_1 (the first
+    hidden layer's output moves by s e_1, which the next bias takes back)."""
+    s = model.activations[0].derive().witness.slope
     Ws = list(theta.weights)
     bs = [sp.Matrix(b) if theta.exact else np.array(b, float).reshape(-1) for b in theta.biases]
     bs[0][0] = bs[0][0] + 1
-    bs[1] = bs[1] - (sp.Matrix(Ws[1][:, 0]) if theta.exact else np.asarray(Ws[1])[:, 0])
+    bs[1] = bs[1] - (s * sp.Matrix(Ws[1][:, 0]) if theta.exact
+                     else float(s) * np.asarray(Ws[1])[:, 0])
     return model.params(Ws, bs) if theta.exact else Theta(tuple(Ws), tuple(bs), "float")
 
 
@@ -911,12 +914,13 @@ def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
         if model.bias:
             other = _translation_witness(model, theta)
             va = align(model, theta, other, tol=tol)
-            if va.status == "refuted":
+            vs = same_function(model, theta, other, tol=None if tol is None else 1e3 * tol)
+            if va.status == "refuted" and vs.status in ("proved", "checked"):
                 return Verdict.refuted(
                     "linear activation with biases: b_1 -> b_1 + t, b_2 -> b_2 - W_2 t keeps f "
                     "but is not in K = GL (Trager et al. 2020 concerns bias-free networks)",
-                    counterexample={"theta_prime": other, "align": va.reason}, method=method,
-                    tol=tol)
+                    counterexample={"theta_prime": other, "align": va.reason,
+                                    "same_function": vs.status}, method=method, tol=tol)
             return Verdict.undecided("linear with biases: translation witness not separated",
                                      tol=tol)
         r = hidden[0]

@@ -377,6 +377,9 @@ def _sampled(act, A, B, a, b, exact, tol, reason: str, witness=None) -> Verdict:
     X = np.column_stack(pts + list(rng.standard_normal((_N_RANDOM, d)) * 2.0))
     R = _residual_numeric(act, A, B, None if a is None else (to_numpy(a) if exact else a),
                           None if b is None else (to_numpy(b) if exact else b), X)
+    if not np.all(np.isfinite(R)):
+        return Verdict.undecided(f"{reason}; the residual is not finite at some sample inputs "
+                                 "(sigma undefined or not real there)", witness=witness, tol=tol)
     scale = max(1.0, float(np.abs(act(Af @ X)).max()))
     tol_r = (tol if tol is not None else 1e-9) * scale * 10
     worst = float(np.abs(R).max())

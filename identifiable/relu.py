@@ -886,10 +886,8 @@ def _moments(distribution: Any, power: int) -> tuple[sp.Expr, sp.Expr, str]:
             if any(sp.simplify(table.get(-k, 0) - v) != 0 for k, v in table.items()):
                 raise ValueError("distribution: Example C.1 [BK23] needs a distribution "
                                  "symmetric about 0 (P(X = t) != P(X = -t))")
-            mp = sp.nsimplify(sum((k**power * v for k, v in table.items() if k > 0),
-                                  sp.Integer(0)))
-            mm = sp.nsimplify(sum(((-k)**power * v for k, v in table.items() if k < 0),
-                                  sp.Integer(0)))
+            mp = sp.Add(*(k**power * v for k, v in table.items() if k > 0))
+            mm = sp.Add(*((-k)**power * v for k, v in table.items() if k < 0))
         desc = f"{distribution} ~ {st.density(distribution)}"
     else:
         vals = as_vector(distribution, "distribution", exact=True)
@@ -959,9 +957,9 @@ def ex_c_1(distribution: Any = None, *, loss: str = "abs") -> Verdict:
     w1 = sp.Symbol("W1", real=True)
     rs = sp.solve(r**2 - 1, r)
     w1s = [sp.solve(sp.Eq(rv * w1, -w1), w1) for rv in rs]
-    if rs != [1] or w1s != [[0]]:
-        return Verdict.refuted("width-1 equivariance does not force W1 = 0",
-                               counterexample={"rho1(h)": rs, "W1": w1s})
+    if rs != [1] or w1s != [[0]]:  # pragma: no cover - sympy's solver answered otherwise
+        return Verdict.undecided(f"the solver did not confirm that width-1 equivariance forces "
+                                 f"W1 = 0 (rho1(h) in {rs}, W1 in {w1s})")
     # pointwise identities of the unconstrained width-1 family
     c = sp.Symbol("c", real=True)
     xp, xn = sp.Symbol("x", positive=True), sp.Symbol("x", negative=True)
@@ -975,19 +973,24 @@ def ex_c_1(distribution: Any = None, *, loss: str = "abs") -> Verdict:
         lossf(0 - sp.Abs(xp)) - xp**p, lossf(0 - sp.Abs(xn)) - (-xn) ** p,
         sp.Max(0, xp) + sp.Max(0, -xp) - sp.Abs(xp), sp.Max(0, xn) + sp.Max(0, -xn) - sp.Abs(xn),
     ]
-    bad = [e for e in checks if sp.simplify(e) != 0]
-    if bad:
-        return Verdict.refuted("a pointwise identity of Example C.1 fails",
-                               counterexample={"residual": bad[0]})
+    zs = [_zero.identically_zero(e) for e in checks]
+    if any(z is False for z in zs):  # pragma: no cover - the identities hold
+        bad = checks[zs.index(False)]
+        return Verdict.refuted("a pointwise identity of Example C.1 fails at a rational point",
+                               counterexample={"residual": bad})
+    if any(z is None for z in zs):  # pragma: no cover
+        return Verdict.undecided("sympy could not confirm a pointwise identity of Example C.1")
     if sp.simplify(mp - mm) != 0:  # pragma: no cover - symmetry was checked
         return Verdict.undecided(f"E[ReLU(X)^p] = {mp} != E[ReLU(-X)^p] = {mm}")
     # branch c ReLU(x): error L(c-1) m_+ + m_-, branch c ReLU(-x): L(c-1) m_- + m_+; both
     # exceed m_- = m_+ by a non-negative amount vanishing at c = 1
     for err_c, floor in ((lossf(c - 1) * mp + mm, mm), (lossf(c - 1) * mm + mp, mp)):
         gap = sp.simplify(err_c - floor)
-        if not gap.is_nonnegative or gap.subs(c, 1) != 0:
-            return Verdict.refuted("the width-1 error is not minimal at c = 1",
-                                   counterexample={"error(c)": err_c})
+        if gap.is_nonnegative is not True or _zero.is_zero(gap.subs(c, 1)) is not True:
+            return Verdict.undecided(
+                f"cannot confirm that the width-1 error {err_c} is minimal at c = 1 (sympy "
+                f"cannot decide the sign of {gap} for all c, e.g. for a moment with unknown "
+                "sign assumptions)")
     best = sp.simplify(mm)
     equiv = sp.simplify(mp + mm)
     # width 2: layerwise equivariant with rho1(h) = J
@@ -999,9 +1002,10 @@ def ex_c_1(distribution: Any = None, *, loss: str = "abs") -> Verdict:
     if check_intertwiner(relu, J, J).status != "proved":  # pragma: no cover
         return Verdict.undecided("ReLU does not commute with J")
     ratio = sp.simplify(best / equiv)
-    if ratio != sp.Rational(1, 2):
-        return Verdict.refuted(f"best unconstrained / equivariant error = {ratio} != 1/2",
-                               counterexample={"best": best, "equivariant": equiv})
+    z = _zero.identically_zero(ratio - sp.Rational(1, 2))
+    if z is not True:  # pragma: no cover - ratio = m_- / (m_+ + m_-) with m_+ = m_-
+        return Verdict.undecided(f"cannot confirm best unconstrained / equivariant error = "
+                                 f"{ratio} = 1/2")
     witness = {
         "distribution": desc, "loss": loss,
         "equivariant_width1_nets": "W1 = 0 (rho1(h) = 1): f = 0",
@@ -1061,9 +1065,11 @@ def ex_c_1_numeric(samples: Any, *, loss: str = "abs", seed: int = 0, n_starts: 
                "equivariant_width1_error": eq1, "width2_equivariant_error": e2,
                "width2_params": p2.tolist(), "ratio": ratio}
     ok = abs(ratio - 0.5) <= rtol and e2 <= rtol * eq1
-    if not ok:
-        return Verdict.refuted(f"numeric ratio {ratio:.4g} (want 1/2) or width-2 error {e2:.3g}",
-                               counterexample=witness, method="sampled", tol=rtol)
+    if not ok:  # a local optimiser missing the optimum is no counterexample to the example
+        return Verdict.undecided(f"numeric ratio {ratio:.4g} (want 1/2) or width-2 error "
+                                 f"{e2:.3g} outside rtol: the fits disagree with the exact "
+                                 "Example C.1 (a local optimum?)", witness=witness,
+                                 method="sampled", tol=rtol)
     return Verdict.checked(
         f"Nelder-Mead fits on {x.size} symmetrised samples: best width-1 error {e1:.4g} = "
         f"{ratio:.4f} x the layerwise-equivariant error {eq1:.4g}; width 2 fits to {e2:.2g} "

@@ -272,3 +272,102 @@ def test_homogeneous_piecewise_activations(expr, kind, partner):
     B = [[0, partner(sp.Integer(2))], [partner(sp.Integer(3)), 0]]
     assert idf.check_intertwiner(act, A, B).status == "proved"
     assert idf.check_intertwiner(act, A, A).status == "refuted"
+
+
+# ------------------------------------------------------------------ audit of the decision sites
+# D = atan(1/2) + atan(1/3) - pi/4 is 0, but neither sympy nor the enclosures can show it: every
+# decision that depends on it must end in undecided (or an error), never proved / refuted
+D = sp.atan(sp.Rational(1, 2)) + sp.atan(sp.Rational(1, 3)) - sp.pi / 4
+X = sp.Symbol("x")
+
+
+def test_the_undecidable_zero_is_undecided():
+    assert zero.decide_zero(D).is_zero is None
+    assert zero.sign(D) is None
+
+
+@pytest.mark.parametrize("name,call", [
+    ("derive affine-in-disguise", lambda: idf.activations.from_sympy(X + 1 + D * X**2, X).derive()),
+    ("origin_passing", lambda: idf.activations.from_sympy(X + D, X).origin_passing()),
+    ("GL membership", lambda: idf.intertwiners.GeneralLinear(1).membership(sp.Matrix([[D]]))),
+    ("S_2 membership", lambda: idf.intertwiners.Monomial(2, "one").membership(
+        sp.Matrix([[1, D], [0, 1]]))),
+    ("S_1 membership", lambda: idf.intertwiners.Monomial(1, "one").membership(
+        sp.Matrix([[1 + D]]))),
+    ("monomial membership", lambda: idf.intertwiners.Monomial(1, "nonzero").membership(
+        sp.Matrix([[D]]))),
+    ("expr_is_zero", lambda: idf.diagrams.expr_is_zero(10**30 * D * X)),
+    ("power:3 intertwiner", lambda: idf.check_intertwiner("power:3", [[D]], [[D**3]])),
+    ("affine intertwiner", lambda: idf.check_affine_intertwiner("power:3", [[D]], [0], [[D**3]],
+                                                                [0])),
+    ("relu sum", lambda: idf.relu_sum_identity([D], [[1]])),
+    ("prop 2.3", lambda: idf.prop_2_3(np.eye(2, dtype=int), np.eye(2, dtype=int),
+                                      [[[0, 1], [1, 0]]], rho2=[sp.Matrix([[0, 1 + D], [1, 0]])])),
+    ("prop D.1", lambda: idf.prop_d_1(np.eye(2, dtype=int), sp.Matrix([[1, 1 + D]]))),
+])
+def test_decisions_on_an_undecidable_zero_are_undecided(name, call):
+    v = call()
+    assert v.status == "undecided", (name, v)
+
+
+def test_diagram_with_undecidable_entry():
+    d = idf.diagrams.Diagram("t")
+    d.space("A")
+    d.space("B")
+    d.arrow("A", "B", "f", matrix=sp.Matrix([[1]]))
+    d.arrow("A", "B", "g", matrix=sp.Matrix([[1 + D]]))
+    assert d.commutes().status == "undecided"
+    e = idf.diagrams.Diagram("u")
+    e.space("A")
+    e.space("B")
+    e.arrow("A", "B", "f", matrix=sp.Matrix([[1]]))
+    e.arrow("A", "B", "g", matrix=sp.Matrix([[1 + TINY]]))
+    assert e.commutes().status == "refuted"
+
+
+def test_align_irrational_rows_compared_exactly():
+    m = idf.MLP([2, 1, 1], "relu", bias=False)
+    t1 = m.params([sp.Matrix([[1, sp.sqrt(2)]]), sp.Matrix([[1]])])
+    near = m.params([sp.Matrix([[1, sp.sqrt(2) + sp.Rational(1, 10**20)]]), sp.Matrix([[1]])])
+    same = m.params([sp.Matrix([[3, 3 * sp.sqrt(2)]]), sp.Matrix([[sp.Rational(1, 3)]])])
+    assert idf.align(m, t1, near).status == "refuted"  # before: proved (nsimplify keys)
+    assert idf.align(m, t1, same).status == "proved"
+    t3 = m.params([sp.Matrix([[1, sp.cos(sp.pi / 7)]]), sp.Matrix([[1]])])
+    t4 = m.params([sp.Matrix([[1, sp.cos(sp.pi / 7) + D]]), sp.Matrix([[1]])])
+    assert idf.align(m, t3, t4).status == "undecided"  # before: refuted
+
+
+def test_exact_network_is_not_refuted_by_float_cancellation():
+    m = idf.MLP([2, 2, 1], "identity", bias=False)
+    th = m.params([sp.Matrix([[10**15 + 1, 1], [10**15, 0]]), sp.Matrix([[1, -1]])])  # x1 + x2
+    swap = [sp.Matrix([[0, 1], [1, 0]])]
+    assert idf.is_equivariant(m, th, swap).status == "proved"
+    assert idf.is_equivariant(m, th, swap, exact_limit=0).status == "undecided"
+
+
+def test_linear_translation_witness_respects_the_slope():
+    act = idf.activations.from_sympy(2 * X, X)
+    m = idf.MLP([1, 1, 1], act)
+    th = m.params([[[1]], [[1]]], [[0], [0]])
+    v = idf.is_identifiable(m, th)
+    assert v.status == "refuted"
+    assert idf.same_function(m, th, v.counterexample["theta_prime"]).status == "proved"
+
+
+def test_non_real_activation_is_not_derived():
+    v = idf.activations.from_sympy(sp.sqrt(X), X).derive()
+    assert v.status == "undecided" and "not real-valued" in v.reason
+    assert idf.activations.from_sympy(sp.sqrt(X), X).odd().status == "undecided"
+
+
+def test_ex_c_1_never_refutes_on_inconclusive_steps():
+    import sympy.stats as st
+
+    a = sp.Symbol("a", real=True, nonzero=True)
+    assert idf.relu.ex_c_1(st.Uniform("X", -a, a)).status == "undecided"
+    b = sp.Symbol("b", positive=True)
+    assert idf.relu.ex_c_1(st.Uniform("X", -b, b)).status == "proved"
+    eps = sp.Rational(1, 10**20)
+    w = idf.relu.ex_c_1(st.FiniteRV("Y", {1 + eps: sp.Rational(1, 2),
+                                          -1 - eps: sp.Rational(1, 2)})).witness
+    assert w["equivariant_width1_error"] == 1 + eps  # before: 1 (nsimplify)
