@@ -153,7 +153,11 @@ def expr_is_zero(expr: Any, symbols: Iterable[sp.Symbol] | None = None, *, n_pro
     rng = np.random.default_rng(seed)
     worst = 0.0
     uncertified = None
-    f = sp.lambdify(syms, expr, modules="mpmath") if syms else None
+    try:
+        f = sp.lambdify(syms, expr, modules="mpmath") if syms else None
+    except (SyntaxError, RecursionError, MemoryError):  # too deeply nested for Python's parser
+        return Verdict.undecided("the difference is too large to evaluate (nested beyond what "
+                                 "lambdify can compile) and sympy could not reduce it to 0")
     import mpmath
 
     for j in range(n_probe):

@@ -173,7 +173,8 @@ def is_equivariant(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     theta = _check_theta(model, theta)
     d_in, d_out = _dims(model)
     G = group_pair(rep_in, rep_out, d_in, d_out)
-    exact = G.exact and _exact_theta(theta) and _is_mlp(model) and model.n_params <= exact_limit
+    exact = (G.exact and _exact_theta(theta) and _is_mlp(model) and model.n_params <= exact_limit
+             and _symbolic_size_ok(model))
     if exact:
         v = _equivariant_exact(model, theta, G)
         if v.status in ("proved", "refuted"):
@@ -187,6 +188,20 @@ def is_equivariant(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
             "input near it; exact parameters are too large for the symbolic decision "
             f"(exact_limit={exact_limit})", tol=v.tol)
     return v
+
+
+#: the symbolic decision of a network with kinked activations (ReLU, leaky ReLU, |x|) splits
+#: into sign cases of nested kink arguments, exponential in the kinks behind other kinks; it is
+#: attempted for at most this many hidden neurons after the first hidden layer
+MAX_NESTED_KINKS = 2
+
+
+def _symbolic_size_ok(model) -> bool:
+    """Is the exact symbolic decision of Definition 3.6 affordable for this MLP? Networks with
+    kinked activations only when few kinks are nested; smooth ones by ``exact_limit``."""
+    kinked = any(a.expr.has(sp.Max, sp.Min, sp.Abs, sp.Piecewise, sp.Heaviside)
+                 for a in model.activations)
+    return not kinked or sum(model.hidden_widths[1:]) <= MAX_NESTED_KINKS
 
 
 def _equivariant_exact(model, theta, G: GroupPair) -> Verdict:
@@ -506,7 +521,11 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
         weakest = _weaker(weakest, hv)
         ext = G.group.extend(images)
         k_sub.append({G.group.words[j]: M for j, M in ext.items()})
-        rho_sub_gen.append([K.partner(_as_exactness(M, exact)) for M in images])
+        try:
+            rho_sub_gen.append([K.partner(_as_exactness(M, exact)) for M in images])
+        except ValueError as exc:  # an aligned k_i(g) outside K_i (a loose float tol)
+            return Verdict.undecided(f"layer {i}: the aligned k_i(g) is not in K_i = {K.name} "
+                                     f"({exc}); lower tol", witness={"layer": i}, tol=tol)
     # eq. (14): every layer of the submodel is equivariant
     prev = list(G.gin)
     for i in range(1, L + 1):
@@ -530,7 +549,11 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
                 lift_note = f"; gamma_{i} undefined ({exc}), actions given on the submodel"
                 rho, kk = None, None
                 break
-            nxt = [K.partner(_as_exactness(M, exact)) for M in gens_k]
+            try:
+                nxt = [K.partner(_as_exactness(M, exact)) for M in gens_k]
+            except ValueError as exc:
+                return Verdict.undecided(f"layer {i}: gamma_i(k_i(g)) is not in K_i = {K.name} "
+                                         f"({exc}); lower tol", witness={"layer": i}, tol=tol)
             ext = G.group.extend(gens_k)
             kk.append({G.group.words[j]: M for j, M in ext.items()})
             ext_b = G.group.extend(nxt)
