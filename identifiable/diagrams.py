@@ -40,6 +40,7 @@ __all__ = ["Diagram", "Arrow", "expr_is_zero"]
 _KINKS = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise)
 _MAX_LIFTS = 6
 _RESIDUAL = 1e-12
+_SIMPLIFY_MAX_OPS = 300
 
 
 # ---------------------------------------------------------------------------------- zero test
@@ -93,6 +94,8 @@ def _lift(expr: sp.Expr, depth: int = 0) -> bool | None:
         return True
     args = _innermost_kink_args(e)
     if not args:
+        if sp.count_ops(e) > _SIMPLIFY_MAX_OPS:  # simplify (trigsimp...) may run for hours
+            return None
         s = sp.simplify(e)
         return True if s == 0 else None
     if depth > 3:
@@ -144,15 +147,11 @@ def expr_is_zero(expr: Any, symbols: Iterable[sp.Symbol] | None = None, *, n_pro
         expr.free_symbols - set(symbols), key=str)
     if sp.expand(expr) == 0:
         return Verdict.proved("the difference expands to 0")
-    try:
-        lifted = _lift(expr)
-    except Exception:  # pragma: no cover - sympy internals
-        lifted = None
-    if lifted:
-        return Verdict.proved("the difference is 0 on every sign case of the kink arguments")
     rng = np.random.default_rng(seed)
-    worst = 0.0
-    uncertified = None
+    points = [{s: sp.Rational(1, 1 + k) for k, s in enumerate(syms)}]
+    points += [{s: sp.Rational(int(rng.integers(-8 * scale, 8 * scale + 1)),
+                                int(rng.integers(1, 8))) for s in syms}
+               for _ in range(max(n_probe - 1, 0))]
     try:
         f = sp.lambdify(syms, expr, modules="mpmath") if syms else None
     except (SyntaxError, RecursionError, MemoryError):  # too deeply nested for Python's parser
@@ -160,26 +159,56 @@ def expr_is_zero(expr: Any, symbols: Iterable[sp.Symbol] | None = None, *, n_pro
                                  "lambdify can compile) and sympy could not reduce it to 0")
     import mpmath
 
-    for j in range(n_probe):
-        point = {s: sp.Rational(int(rng.integers(-8 * scale, 8 * scale + 1)),
-                                int(rng.integers(1, 8))) for s in syms}
-        if j == 0:
-            point = {s: sp.Rational(1, 1 + k) for k, s in enumerate(syms)}
+    def value(point: dict) -> float:
+        """|expr| at the point (30 digits); inf where it cannot be evaluated (never 'zero')."""
         with mpmath.workdps(30):
             try:
-                val = f(*[mpmath.mpf(p.p) / p.q for p in point.values()]) if f else mpmath.mpf(
-                    sp.N(expr, 30))
-                val = float(abs(val))
+                val = f(*[mpmath.mpf(p.p) / p.q for p in point.values()]) if f else \
+                    mpmath.mpf(sp.N(expr, 30))
+                out = float(abs(val))
             except (TypeError, ValueError, ZeroDivisionError):
-                val = float(abs(sp.N(expr.subs(point), 30)))
+                try:
+                    out = float(abs(sp.N(expr.subs(point), 30)))
+                except (TypeError, ValueError, ZeroDivisionError):
+                    out = float("inf")
+        return out if out == out else float("inf")
+
+    def refutation(point: dict, val: float) -> Verdict | None:
+        # a refutation needs a certified non-zero value at the exact rational point
+        try:
+            at_point = expr.subs(point)
+        except (TypeError, ValueError, ZeroDivisionError):  # sympy cannot order an argument
+            return None
+        # any certified non-zero value refutes an exact identity, however small
+        if val > 0 and _zero.exceeds(at_point, 0.0):
+            return Verdict.refuted(
+                f"non-zero ({val:.6g}) at a rational point (certified enclosure)",
+                counterexample={"point": {str(k): v for k, v in point.items()}, "value": val},
+                tol=_RESIDUAL)
+        return None
+
+    # a few probes first: a difference that is not zero is usually refuted at once, before the
+    # (possibly slow) symbolic attempts below
+    vals: list[float] = []
+    for point in points[:4]:
+        vals.append(value(point))
+        r = refutation(point, vals[-1])
+        if r is not None:
+            return r
+    try:
+        lifted = _lift(expr)
+    except Exception:  # pragma: no cover - sympy internals
+        lifted = None
+    if lifted:
+        return Verdict.proved("the difference is 0 on every sign case of the kink arguments")
+    uncertified, worst = None, 0.0
+    for j, point in enumerate(points):
+        val = vals[j] if j < len(vals) else value(point)
         worst = max(worst, val)
+        r = refutation(point, val) if j >= len(vals) else None
+        if r is not None:
+            return r
         if val > _RESIDUAL:
-            # a refutation needs a certified non-zero value at the exact rational point
-            if _zero.exceeds(expr.subs(point), _RESIDUAL):
-                return Verdict.refuted(
-                    f"non-zero ({val:.6g}) at a rational point (certified enclosure)",
-                    counterexample={"point": {str(k): v for k, v in point.items()},
-                                    "value": val}, tol=_RESIDUAL)
             uncertified = (point, val)
     if uncertified is not None:
         return Verdict.undecided(

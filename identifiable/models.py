@@ -657,6 +657,37 @@ class MLP(Model):
         theta = self._check_theta(theta)
         return super().latents(x, theta.numeric)
 
+    def forward_precise(self, x: Any, theta: Any, dps: int = 60) -> list:
+        """``f(x; theta)`` for one input vector at ``dps`` digits (mpmath), every float taken at
+        its exact binary value: the reference against which a float64 residual is re-checked
+        (a residual that float rounding alone produced is not a counterexample)."""
+        import mpmath
+
+        theta = self._check_theta(theta)
+
+        def mp(v: Any):
+            if isinstance(v, mpmath.mpf):
+                return v
+            return mpmath.mpf(sp.N(v, dps + 10)) if isinstance(v, sp.Basic) else \
+                mpmath.mpf(float(v))
+
+        def rows(M: Any) -> list[list]:
+            arr = M.tolist() if isinstance(M, sp.MatrixBase) else np.asarray(M).tolist()
+            return [[mp(v) for v in row] for row in arr]
+
+        with mpmath.workdps(dps):
+            h = [mp(v) for v in (list(x) if isinstance(x, sp.MatrixBase) else
+                                 np.asarray(x, dtype=object).ravel())]
+            for i, (W, b) in enumerate(theta):
+                Wr = rows(W)
+                bv = [mp(v) for v in (list(b) if isinstance(b, sp.MatrixBase)
+                                      else np.asarray(b).ravel())]
+                h = [mpmath.fsum(w * v for w, v in zip(Wr[r], h)) + bv[r]
+                     for r in range(W.shape[0])]
+                if i < self.depth - 1:
+                    h = [self.activations[i].precise(v) for v in h]
+            return list(h)
+
     def pre_activations(self, x: Any, theta: Any) -> list[np.ndarray]:
         """``[z_1, ..., z_L]`` with ``z_i = W_i h_{i-1} + b_i`` on a batch."""
         theta = self._check_theta(theta)

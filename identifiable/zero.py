@@ -71,7 +71,8 @@ __all__ = [
 #: working precisions (bits) of the certified enclosures, tried in this order
 PRECISIONS = (113, 400, 1000)
 _GUARD = 64
-_SIMPLIFY_MAX_OPS = 400
+_SIMPLIFY_MAX_OPS = 200
+_EXPAND_MAX_OPS = 400
 _CANONICAL_MAX_DENOMINATOR = 10**12
 
 
@@ -290,11 +291,16 @@ def _algebraic_zero(e: sp.Expr) -> bool | None:
 
 
 def _symbolic_zero(e: sp.Expr) -> bool:
-    """``expand`` or (for modest expressions) ``simplify`` reduce ``e`` to 0."""
+    """``expand`` or ``simplify`` reduce ``e`` to 0 (only for modest expressions: both can run
+    for minutes on large ones, and simplify's logcombine on huge rational exponents)."""
     try:
+        ops = sp.count_ops(e)
+        if ops > _EXPAND_MAX_OPS:
+            return False
         if sp.expand(e) == 0:
             return True
-        if sp.count_ops(e) <= _SIMPLIFY_MAX_OPS and sp.simplify(e) == 0:
+        huge = any(abs(q.p) > 10**12 or q.q > 10**12 for q in e.atoms(sp.Rational))
+        if ops <= _SIMPLIFY_MAX_OPS and not huge and sp.simplify(e) == 0:
             return True
     except Exception:  # pragma: no cover - sympy internals
         return False

@@ -128,7 +128,7 @@ def test_kill_minus_9_then_resume_is_bit_identical(tmp_path):
 
     from identifiable.torch.checkpoint import load_net
 
-    epochs = 6
+    epochs = 40  # long enough that the kill lands mid-run even on a fast machine
     full = subprocess.run([sys.executable, "-c", _TRAIN, str(tmp_path / "full"), str(epochs)],
                           capture_output=True, text=True, timeout=600)
     assert "finished True" in full.stdout, full.stderr
