@@ -101,9 +101,14 @@ def json_path(text: str) -> str:
     existing = next((q for q in [parent, *parent.parents] if q.exists()), Path("."))
     if not existing.is_dir():
         raise argparse.ArgumentTypeError(f"{str(existing)!r} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot write into {str(existing)!r} (permission "
-                                         "denied)")
+    import tempfile
+
+    try:  # the only reliable test: create (and remove) a file where the output will go
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write into {str(existing)!r} "
+                                         f"({exc.strerror or exc})") from None
     if p.exists() and not os.access(p, os.W_OK):
         raise argparse.ArgumentTypeError(f"cannot overwrite {text!r} (permission denied)")
     return text
