@@ -196,7 +196,7 @@ class Activation:
         problem = self._branch_problem()
         if problem:
             return Verdict.undecided(f"cannot derive the intertwiner group of {self.name}: "
-                                     f"{problem}", method="derivation")
+                                     f"{problem}", method="exact")
         plus, minus, _ = self.branches
         tp, tm = self._coefficients(plus), self._coefficients(minus)
         if tp is None or tm is None:
@@ -206,7 +206,7 @@ class Activation:
         tm = tm + [sp.Integer(0)] * (n - len(tm))
         if all(sp.simplify(t) == 0 for t in tp + tm):
             return Verdict.undecided(f"{self.name}: all Taylor coefficients up to order {n - 1} "
-                                     "vanish; sigma is zero or too flat at 0", method="derivation")
+                                     "vanish; sigma is zero or too flat at 0", method="exact")
         # linear / affine?
         # affine iff no kink (t+_1 = t-_1) and every higher coefficient is 0; each of these
         # zero tests is exact or certified (identifiable.zero), and an undecided one stops here
@@ -219,7 +219,7 @@ class Activation:
             return Verdict.undecided(
                 f"cannot derive the intertwiner group of {self.name}: cannot decide whether the "
                 f"Taylor coefficients {unknown[:3]} vanish, i.e. whether sigma is affine",
-                method="derivation")
+                method="exact")
         zero0 = _zero.decide_zero(tp[0]).is_zero is True and _zero.decide_zero(tm[0]).is_zero \
             is True
         if not nonlinear and zero0:
@@ -228,33 +228,33 @@ class Activation:
                     == "proved":
                 return Verdict.proved(
                     f"{self.name} is linear, sigma(x) = {slope} x: K = GL(d) with B = A "
-                    "(eq. (8) [SMBK26])", Derivation("linear", slope=slope), method="derivation")
+                    "(eq. (8) [SMBK26])", Derivation("linear", slope=slope), method="exact")
         if not nonlinear:
             if zero_test(lambda x: self.at(x) - tp[0] - tp[1] * x, "affine").status == "proved":
                 return Verdict.undecided(
                     f"{self.name} is affine but not linear; its intertwiner group "
                     "{A in GL(d): A 1 = 1} is neither GL(d) nor monomial and is not covered",
-                    method="derivation")
+                    method="exact")
         # monomial case: solve for the allowed scalings, then verify them exactly
         pos = self._solve_sign(tp, tm, positive=True)
         neg = self._solve_sign(tp, tm, positive=False)
         if isinstance(pos, str) or isinstance(neg, str):
             return Verdict.undecided(f"cannot derive the scalings of {self.name}: "
                                      f"{pos if isinstance(pos, str) else neg}",
-                                     method="derivation")
+                                     method="exact")
         scalings = _combine(pos, neg)
         if isinstance(scalings, str):
             return Verdict.undecided(f"cannot derive the scalings of {self.name}: {scalings}",
-                                     method="derivation")
+                                     method="exact")
         clash = self._numeric_crosscheck(scalings)
         if clash is not None:
             return Verdict.undecided(f"cannot derive the scalings of {self.name}: {clash}",
-                                     method="derivation")
+                                     method="exact")
         return Verdict.proved(
             f"{self.name} is continuous and not affine, so K is monomial (Section 5.1 "
             f"[SMBK26]); scalings S = {scalings.name}, c(a) = {scalings.partner} derived from "
             "Taylor coefficients and verified on both sign cases",
-            Derivation("monomial", scalings=scalings), method="derivation")
+            Derivation("monomial", scalings=scalings), method="exact")
 
     def _power_law_branch(self, branch: sp.Expr, negative: bool) -> tuple[sp.Expr, sp.Expr] | None:
         """``(k, p)`` with ``branch = k |x|^p`` on its half-line (``(0, None)`` for a zero
@@ -281,7 +281,7 @@ class Activation:
         fp, fm = self._power_law_branch(plus, False), self._power_law_branch(minus, True)
         fail = Verdict.undecided(
             f"cannot derive the intertwiner group of {self.name}: a branch is not analytic at 0 "
-            "and the branches are not both of the form k |x|^p", method="derivation")
+            "and the branches are not both of the form k |x|^p", method="exact")
         if fp is None or fm is None:
             return fail
         (kp, p), (km, q) = fp, fm
@@ -308,16 +308,16 @@ class Activation:
             if ok != "proved":
                 return Verdict.undecided(
                     f"cannot derive the intertwiner group of {self.name}: the power-law family "
-                    f"c(a) = {c} could not be verified exactly", method="derivation")
+                    f"c(a) = {c} could not be verified exactly", method="exact")
         clash = self._numeric_crosscheck(scal)
         if clash is not None:
             return Verdict.undecided(f"cannot derive the scalings of {self.name}: {clash}",
-                                     method="derivation")
+                                     method="exact")
         return Verdict.proved(
             f"{self.name} is homogeneous piecewise (k_+ x^{p} on x > 0, k_- |x|^{q} on x < 0), "
             f"continuous and not affine, so K is monomial (Section 5.1 [SMBK26]); scalings "
             f"S = {scal.name}, c(a) = {scal.partner}, verified on both sign cases",
-            Derivation("monomial", scalings=scal), method="derivation")
+            Derivation("monomial", scalings=scal), method="exact")
 
     def _solve_sign(self, tp: list, tm: list, positive: bool):
         """Solve the coefficient equations for a of one sign and verify the solutions.

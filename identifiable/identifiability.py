@@ -868,7 +868,7 @@ def _positive(reason: str, theta: Theta, tol: float | None, **details: Any) -> V
         return Verdict.proved(reason, method="theorem", **details)
     n = sum(int(np.size(W)) + int(np.size(b)) for W, b in theta)
     return Verdict.checked(reason + " (hypotheses checked within tol)", n_samples=max(n, 1),
-                           tol=tol or 0.0, method="theorem (tolerance)", **details)
+                           tol=tol or 0.0, method="tolerance", **details)
 
 
 def _theta_and_tol(model: MLP, theta: Any, tol: float | None) -> tuple[Theta, float | None]:
@@ -892,7 +892,7 @@ def identifiable(model: MLP, theta: Any, *, tol: float | None = None,
     theorems and the hypotheses checked. ``refuted`` carries a second parameter ``theta_prime``
     with the same function that no element of ``K`` relates to ``theta``."""
     theta, tol = _theta_and_tol(model, theta, tol)
-    method = "theorem" if theta.exact else "theorem (tolerance)"
+    method = "theorem" if theta.exact else "tolerance"
     L = model.depth
     hidden = [w for w in model.hidden_widths]
     if L == 1 or sum(hidden) == 0:

@@ -32,7 +32,16 @@ import sympy as sp
 Status = Literal["proved", "refuted", "checked", "undecided"]
 STATUSES: tuple[str, ...] = ("proved", "refuted", "checked", "undecided")
 
-__all__ = ["Verdict", "Status", "STATUSES", "UndecidedError", "to_jsonable"]
+#: the values of :attr:`Verdict.method`: how the answer was obtained
+METHODS: dict[str, str] = {
+    "exact": "exact symbolic or rational arithmetic, number fields, certified enclosures",
+    "theorem": "a cited theorem whose hypotheses were checked exactly",
+    "tolerance": "float entries compared within tol (a structure, or a theorem's hypotheses)",
+    "sampled": "numeric samples within tol",
+    "": "not recorded",
+}
+
+__all__ = ["Verdict", "Status", "STATUSES", "METHODS", "UndecidedError", "to_jsonable"]
 
 
 class UndecidedError(ValueError):
@@ -66,8 +75,8 @@ class Verdict:
         For ``checked``: the number of numeric samples and the tolerance (both required).
         Any other verdict computed with a tolerance records it in ``tol`` as well.
     method:
-        A short tag for how the answer was obtained (``"exact"``, ``"theorem"``,
-        ``"sampled"``, ``"tolerance"``).
+        How the answer was obtained: one of :data:`METHODS` (``"exact"``, ``"theorem"``,
+        ``"tolerance"``, ``"sampled"``, or ``""``).
     details:
         Free-form extra data (e.g. the largest residual seen).
     """
@@ -86,6 +95,8 @@ class Verdict:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
         if not isinstance(self.reason, str) or not self.reason.strip():
             raise ValueError("reason must be a non-empty string")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}, got {self.method!r}")
         if self.status == "refuted" and self.counterexample is None:
             raise ValueError("a refuted Verdict needs a counterexample")
         if self.status == "checked":
