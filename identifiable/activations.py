@@ -39,6 +39,7 @@ import sympy as sp
 
 from identifiable import zero as _zero
 from identifiable.intertwiners import GeneralLinear, LatentGroup, Monomial, ScalingSet
+from identifiable.numbers import PROBE_TOL
 from identifiable.verdict import UndecidedError, Verdict
 
 __all__ = [
@@ -63,7 +64,7 @@ _SAMPLES = [sp.Rational(p, q) for p, q in
 _NONSMOOTH = (sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.floor, sp.ceiling,
               sp.DiracDelta)
 _N_TERMS = 12
-_RESIDUAL_TOL = 1e-12
+_RESIDUAL_TOL = PROBE_TOL
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,7 @@ class Activation:
             else:
                 if not (aval.is_positive if positive else aval.is_negative):
                     continue
-                points[sp.nsimplify(aval)] = sp.simplify(cval.subs(a, aval))
+                points[aval] = sp.simplify(cval.subs(a, aval))
         if family is not None:
             ok = zero_test(lambda x: self.at(a * x) - family * self.at(x),
                            "family", extra=((a, [sp.Rational(1, 3), 2, 5] if positive else

@@ -80,8 +80,8 @@ from scipy.optimize import linear_sum_assignment
 
 from identifiable import zero as _zero
 from identifiable.groups import Rep, check_homomorphism
-from identifiable.linalg import validates_arguments
 from identifiable.models import Layer, Model
+from identifiable.numbers import FIT_RTOL, FLOAT64_RTOL, default_tol, validates_arguments
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -106,8 +106,8 @@ __all__ = [
     "softmax",
 ]
 
-DEFAULT_TOL = 1e-6  # relative tolerance of the numeric fits and comparisons
-_RANK_RTOL = 1e-9  # singular values below this (relative) count as zero
+DEFAULT_TOL = FIT_RTOL  # relative tolerance of the numeric fits and comparisons
+_RANK_RTOL = FLOAT64_RTOL  # singular values below this (relative) count as zero
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -391,7 +391,7 @@ class AttentionTheta:
         a, b = self.flat(), other.flat()
         if a.shape != b.shape:
             return False
-        t = tol if tol is not None else 1e-9 * max(1.0, float(np.max(np.abs(a), initial=0)))
+        t = default_tol(a) if tol is None else tol
         return bool(np.max(np.abs(a - b), initial=0.0) <= t)
 
     def __repr__(self) -> str:
@@ -524,8 +524,7 @@ def factor_tokenwise(M: Any, n: int, d: int, name: str = "rep") -> TokenwiseActi
     blocks = A.reshape(n, d, n, d).transpose(0, 2, 1, 3)  # blocks[p', p] = d x d
     norms = np.abs(blocks).max(axis=(2, 3))
     sigma = np.argmax(norms, axis=0)
-    scale = max(1.0, float(np.abs(A).max()))
-    tol = 1e-9 * scale
+    tol = default_tol(A)
     g = blocks[sigma[0], 0]
     ok = sorted(sigma.tolist()) == list(range(n))
     if ok:

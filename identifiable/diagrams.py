@@ -32,14 +32,14 @@ import numpy as np
 import sympy as sp
 
 from identifiable import zero as _zero
-from identifiable.linalg import sample_tol, to_numpy, validates_arguments
+from identifiable.numbers import PROBE_TOL, sample_tol, to_numpy, validates_arguments
 from identifiable.verdict import Verdict
 
 __all__ = ["Diagram", "Arrow", "expr_is_zero"]
 
 _KINKS = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise)
 _MAX_LIFTS = 6
-_RESIDUAL = 1e-12
+_RESIDUAL = PROBE_TOL
 _SIMPLIFY_MAX_OPS = 300
 
 

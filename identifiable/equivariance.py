@@ -29,8 +29,11 @@ import sympy as sp
 
 from identifiable import zero as _zero
 from identifiable.groups import Rep, check_homomorphism
-from identifiable.linalg import (
+from identifiable.numbers import (
+    FLOAT64_RTOL,
+    RANK_RTOL,
     as_matrix,
+    rationalise,
     sample_tol,
     to_numpy,
     validate_count,
@@ -648,7 +651,7 @@ def _certified_counterexample(model, theta, G: GroupPair, cex: dict) -> Verdict 
     exact residual there is certified non-zero (:func:`identifiable.zero.sign`), else None."""
     j = G.words.index(cex["g"])
     gi, go = sp.Matrix(G.gin[j]), sp.Matrix(G.gout[j])
-    x = sp.Matrix([sp.Rational(round(float(v) * 64), 64) for v in cex["x"]])
+    x = sp.Matrix(rationalise(cex["x"]))
     lhs = model.symbolic(theta, gi * x)
     rhs = go * model.symbolic(theta, x)
     diffs = [abs(float(sp.N(a - b, 30))) for a, b in zip(lhs, rhs)]
@@ -672,7 +675,7 @@ def _weaker(a: Verdict | None, b: Verdict) -> Verdict:
 
 def _hom_tol(images: list, tol: float | None) -> float:
     scale = max([1.0] + [float(np.max(np.abs(_np(M)), initial=0.0)) for M in images])
-    return tol if tol is not None else 1e-7 * scale
+    return tol if tol is not None else 100 * FLOAT64_RTOL * scale
 
 
 def _as_exactness(M: Any, exact: bool) -> Any:
@@ -686,7 +689,7 @@ def _same_theta(a: Any, b: Any, tol: float | None) -> bool:
     if a.exact and b.exact:
         return all(sp.Matrix(x) == sp.Matrix(y) for x, y in zip(a.weights + a.biases,
                                                                  b.weights + b.biases))
-    t = tol if tol is not None else 1e-9
+    t = tol if tol is not None else FLOAT64_RTOL
     return all(np.allclose(_np(x).reshape(-1), _np(y).reshape(-1), atol=t, rtol=0)
                for x, y in zip(a.weights + a.biases, b.weights + b.biases))
 
@@ -716,7 +719,7 @@ def intertwiner_space(rho_in: Sequence[Any], rho_out: Sequence[Any], *,
             for P, Q in zip(rho_in, rho_out)]
     big = np.vstack(rows)
     _, s, vt = np.linalg.svd(big)
-    rank = int(np.sum(s > 1e-10 * max(1.0, s[0] if s.size else 1.0)))
+    rank = int(np.sum(s > RANK_RTOL * max(1.0, s[0] if s.size else 1.0)))
     return [vt[j].reshape(n, m).T for j in range(rank, vt.shape[0])]
 
 

@@ -36,7 +36,7 @@ from sympy.polys.constructor import construct_domain
 from sympy.polys.matrices import DomainMatrix
 
 from identifiable import zero as _zero
-from identifiable.linalg import as_matrix, as_vector, default_tol, to_numpy, validates_arguments
+from identifiable.numbers import as_matrix, as_vector, default_tol, to_numpy, validates_arguments
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -486,7 +486,7 @@ class Rep:
         Enumeration stops with ``ValueError`` once the group has more elements than this.
     tol:
         Absolute tolerance for float groups (default ``1e-9 * max(1, max |entry|)``, see
-        :func:`identifiable.linalg.default_tol`); ignored for exact groups.
+        :func:`identifiable.numbers.default_tol`); ignored for exact groups.
     name:
         Shown in ``repr``.
 

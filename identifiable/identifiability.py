@@ -69,15 +69,17 @@ import sympy as sp
 from identifiable import zero as _zero
 from identifiable.activations import X as _X
 from identifiable.intertwiners import GeneralLinear, Monomial
-from identifiable.linalg import (
+from identifiable.models import MLP, Theta, TrivialGroup
+from identifiable.numbers import (
+    RANK_RTOL,
     default_tol,
     is_exact_zero,
+    rationalise,
     sample_tol,
     validate_count,
     validate_tol,
     validates_arguments,
 )
-from identifiable.models import MLP, Theta, TrivialGroup
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -694,7 +696,7 @@ def same_function(model: MLP, theta: Any, theta2: Any, *, n_samples: int = 256,
         cex = {"x": xs.tolist(), "output": int(o), "f_theta": float(Y1[j, o]),
                "f_theta2": float(Y2[j, o])}
         if exact:
-            xr = [sp.nsimplify(float(v), rational=True, tolerance=1e-3) for v in xs]
+            xr = rationalise(xs)
             xm = sp.Matrix(xr)
             exact_diff = model.symbolic(theta, xm)[o] - model.symbolic(theta2, xm)[o]
             if not _zero.sign(exact_diff):  # 0 or undecided: no certified counterexample
@@ -1272,7 +1274,7 @@ def functional_dimension(model: MLP, theta: Any, n_samples: int | None = None, *
     X = rng.standard_normal((int(n_samples), model.widths[0])) * scale
     J = jacobian(model, theta, X)
     s = np.linalg.svd(J, compute_uv=False) if J.size else np.zeros(0)
-    rtol = 1e-10 if rtol is None else rtol
+    rtol = RANK_RTOL if rtol is None else rtol
     thr = (s[0] if s.size else 0.0) * rtol
     rank = int(np.sum(s > thr))
     if 0 < rank < s.size:

@@ -28,7 +28,7 @@ import sympy as sp
 from scipy.optimize import linear_sum_assignment
 
 from identifiable import zero as _zero
-from identifiable.linalg import Matrix, as_matrix, default_tol, validate_tol, validates_arguments
+from identifiable.numbers import Matrix, as_matrix, default_tol, validate_tol, validates_arguments
 from identifiable.verdict import UndecidedError
 
 __all__ = [

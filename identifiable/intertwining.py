@@ -30,11 +30,13 @@ from identifiable import activations as _acts
 from identifiable import zero as _zero
 from identifiable.activations import Activation, zero_test
 from identifiable.intertwiners import monomial_support
-from identifiable.linalg import (
+from identifiable.numbers import (
+    FLOAT64_RTOL,
     as_matrix,
     as_vector,
     default_tol,
     is_zero_entry,
+    rationalise,
     to_numpy,
     validate_tol,
     validates_arguments,
@@ -159,8 +161,7 @@ def _counterexample(act: Activation, A, B, a, b, exact: bool, tol: float | None,
         # the first certified non-zero residual is the counterexample
         order = list(np.argsort(-score, kind="stable")[:8]) + list(range(min(len(pts), 24)))
         for j in dict.fromkeys(int(k) for k in order):
-            xs = [sp.Rational(v) if float(v).is_integer() else sp.nsimplify(v, rational=True)
-                  for v in X[:, j]]
+            xs = rationalise(X[:, j])
             xm = sp.Matrix(xs)
             pre = sp.Matrix(A) * xm + (sp.Matrix(a) if a is not None else sp.zeros(d, 1))
             rows = [int(np.argmax(np.abs(R[:, j])))] + [r for r in focus_rows if r < d]
@@ -392,10 +393,10 @@ def _sampled(act, A, B, a, b, exact, tol, reason: str, witness=None) -> Verdict:
         return Verdict.undecided(f"{reason}; the residual is not finite at some sample inputs "
                                  "(sigma undefined or not real there)", witness=witness, tol=tol)
     scale = max(1.0, float(np.abs(act(Af @ X)).max()))
-    tol_r = (tol if tol is not None else 1e-9) * scale * 10
+    tol_r = (tol if tol is not None else FLOAT64_RTOL) * scale * 10
     worst = float(np.abs(R).max())
     if worst > tol_r:
-        return _refute(act, A, B, a, b, exact, tol if tol is not None else 1e-9,
+        return _refute(act, A, B, a, b, exact, tol if tol is not None else FLOAT64_RTOL,
                        f"residual {worst:.3g} on samples", [])
     return Verdict.checked(f"{reason}; residual <= {tol_r:.2g} on {X.shape[1]} sample inputs",
                            n_samples=X.shape[1], tol=tol_r, witness=witness,

@@ -38,7 +38,7 @@ import numpy as np
 import sympy as sp
 
 from identifiable import zero as _zero
-from identifiable.linalg import sample_tol, validates_arguments
+from identifiable.numbers import default_tol, sample_tol, validates_arguments
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -234,7 +234,7 @@ def check_flip_kernel(psi: Any, P0: Any, P1: Any, *, tol: float | None = None) -
         bad = [(o, i) for o in range(c1) for i in range(c0) if per_pair[o, i] != 0]
         tol_used = None
     else:
-        tol_used = float(tol) if tol is not None else 1e-9 * max(1.0, float(np.abs(arr).max()))
+        tol_used = float(tol) if tol is not None else default_tol(arr)
         per_pair = np.abs(R).max(axis=(2, 3))
         bad = [tuple(int(v) for v in ij) for ij in np.argwhere(per_pair > tol_used)]
     method = "exact" if exact else "tolerance"

@@ -47,7 +47,7 @@ from identifiable import activations as _acts
 from identifiable import zero as _zero
 from identifiable.activations import Activation
 from identifiable.intertwiners import LatentGroup, Monomial
-from identifiable.linalg import as_matrix, default_tol, sample_tol, to_numpy, validates_arguments
+from identifiable.numbers import as_matrix, default_tol, sample_tol, to_numpy, validates_arguments
 from identifiable.verdict import UndecidedError, Verdict
 
 __all__ = ["Layer", "AffineLayer", "Model", "MLP", "Theta", "TrivialGroup", "input_symbols"]
@@ -150,7 +150,7 @@ def _inverse(K: LatentGroup, B: Any):
         out[cols, rows] = 1.0 / Bn[rows, cols]
         return out
     if exact:
-        from identifiable.linalg import exact_inverse
+        from identifiable.numbers import exact_inverse
 
         return exact_inverse(B, "B")
     return np.linalg.inv(B)
@@ -367,7 +367,7 @@ class Theta:
     @validates_arguments
     def equals(self, other: Theta, tol: float | None = None) -> bool:
         """Entry-wise equality: exact for two exact parameters (``tol=None``), else within
-        ``tol`` (default :func:`identifiable.linalg.default_tol`)."""
+        ``tol`` (default :func:`identifiable.numbers.default_tol`)."""
         if len(self) != len(other):
             return False
         for W, W2 in zip(self.weights, other.weights):

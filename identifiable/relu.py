@@ -35,7 +35,7 @@ from identifiable import zero as _zero
 from identifiable.groups import Rep
 from identifiable.intertwiners import Monomial
 from identifiable.intertwining import check_intertwiner
-from identifiable.linalg import (
+from identifiable.numbers import (
     as_matrix,
     as_vector,
     default_tol,
@@ -101,7 +101,7 @@ def _out(v: Any) -> sp.Expr:
     """Exact numbers leave the module as sympy numbers."""
     if isinstance(v, Fraction):
         return sp.Rational(v.numerator, v.denominator)
-    return sp.nsimplify(v) if isinstance(v, float) else sp.sympify(v)
+    return sp.Float(v) if isinstance(v, float) else sp.sympify(v)
 
 
 def _outs(vs: Sequence[Any]) -> list[sp.Expr]:

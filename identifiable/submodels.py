@@ -40,7 +40,8 @@ import sympy as sp
 from identifiable import zero as _zero
 from identifiable.diagrams import Diagram
 from identifiable.intertwiners import GeneralLinear, Monomial
-from identifiable.linalg import (
+from identifiable.models import MLP, Theta, TrivialGroup, input_symbols
+from identifiable.numbers import (
     as_matrix,
     default_tol,
     exact_inverse,
@@ -49,7 +50,6 @@ from identifiable.linalg import (
     validate_tol,
     validates_arguments,
 )
-from identifiable.models import MLP, Theta, TrivialGroup, input_symbols
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -996,8 +996,6 @@ class _Reducer:
             r = int(r)
             value = act.exact(self.b[i - 1][r]) if self.exact else float(
                 act(np.array([self.b[i - 1][r]]))[0])
-            if self.exact:
-                value = sp.nsimplify(value) if value.is_Rational else value
             nonzero = not is_exact_zero(value) if self.exact else abs(value) > 0.0
             if nonzero:
                 if not self.model.bias:
