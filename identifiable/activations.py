@@ -38,7 +38,7 @@ import numpy as np
 import sympy as sp
 
 from identifiable import zero as _zero
-from identifiable.intertwiners import GeneralLinear, LatentGroup, Monomial, ScalingSet
+from identifiable.latent_groups import GeneralLinear, LatentGroup, Monomial, ScalingSet
 from identifiable.numbers import PROBE_TOL
 from identifiable.verdict import UndecidedError, Verdict
 

@@ -29,7 +29,7 @@ import sympy as sp
 from identifiable import activations as _acts
 from identifiable import zero as _zero
 from identifiable.activations import Activation, zero_test
-from identifiable.intertwiners import monomial_support
+from identifiable.latent_groups import monomial_support
 from identifiable.numbers import (
     FLOAT64_RTOL,
     as_matrix,

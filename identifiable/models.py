@@ -46,7 +46,7 @@ import sympy as sp
 from identifiable import activations as _acts
 from identifiable import zero as _zero
 from identifiable.activations import Activation
-from identifiable.intertwiners import LatentGroup, Monomial
+from identifiable.latent_groups import LatentGroup, TrivialGroup
 from identifiable.numbers import as_matrix, default_tol, sample_tol, to_numpy, validates_arguments
 from identifiable.verdict import UndecidedError, Verdict
 
@@ -57,10 +57,6 @@ __all__ = ["Layer", "AffineLayer", "Model", "MLP", "Theta", "TrivialGroup", "inp
 def input_symbols(d: int, name: str = "x") -> sp.Matrix:
     """Real sympy symbols ``x1, ..., xd`` as a column matrix."""
     return sp.Matrix([sp.Symbol(f"{name}{j + 1}", real=True) for j in range(d)])
-
-
-def _zeros(rows: int, cols: int, exact: bool):
-    return sp.ImmutableMatrix.zeros(rows, cols) if exact else np.zeros((rows, cols))
 
 
 def _zero_vec(d: int, exact: bool):
@@ -128,32 +124,6 @@ def _vec(b: Any, exact: bool):
     if isinstance(b, sp.MatrixBase):
         return _to_np(b).reshape(-1)
     return np.asarray(b, dtype=np.float64).reshape(-1)
-
-
-def _inverse(K: LatentGroup, B: Any):
-    """B^{-1} for a partner B (monomial: transpose with reciprocal entries; GL: inverse)."""
-    exact = isinstance(B, sp.MatrixBase)
-    d = B.shape[0]
-    if d == 0:
-        return B
-    if isinstance(K, Monomial):
-        if exact:
-            out = sp.zeros(d, d)
-            for r in range(d):
-                for j in range(d):
-                    if B[r, j] != 0:
-                        out[j, r] = 1 / B[r, j]
-            return sp.ImmutableMatrix(out)
-        Bn = np.asarray(B)
-        rows, cols = np.nonzero(Bn)
-        out = np.zeros_like(Bn)
-        out[cols, rows] = 1.0 / Bn[rows, cols]
-        return out
-    if exact:
-        from identifiable.numbers import exact_inverse
-
-        return exact_inverse(B, "B")
-    return np.linalg.inv(B)
 
 
 # ---------------------------------------------------------------------------------- layers
@@ -397,35 +367,6 @@ class Theta:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "weights": list(self.weights), "biases": list(self.biases)}
-
-
-# ---------------------------------------------------------------------------------- groups
-class TrivialGroup(LatentGroup):
-    """The group of ``R^0`` (a hidden layer of width 0 in a reduced model)."""
-
-    def __init__(self, d: int = 0):
-        self.d = 0
-        self.name = "{1} (width 0)"
-
-    @property
-    def dimension(self) -> int:
-        return 0
-
-    @validates_arguments
-    def membership(self, A: Any, tol: float | None = None) -> Verdict:
-        if tuple(np.shape(A)) in ((0, 0),) or getattr(A, "shape", None) == (0, 0):
-            return Verdict.proved("the empty matrix is the identity of R^0")
-        return Verdict.refuted("expected a 0 x 0 matrix", counterexample={"shape": np.shape(A)})
-
-    @validates_arguments
-    def contains(self, A: Any, tol: float | None = None) -> bool:
-        return self.membership(A, tol).status == "proved"
-
-    def partner(self, A: Any) -> Any:
-        return A
-
-    def random(self, seed: Any = None) -> np.ndarray:
-        return np.zeros((0, 0))
 
 
 # ---------------------------------------------------------------------------------- MLP
@@ -737,22 +678,7 @@ class MLP(Model):
                  exact: bool = False) -> list:
         """A seeded random element ``k = (A_1, ..., A_{L-1})`` of ``K``."""
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        out = []
-        for K in self.latent_groups():
-            if K.d == 0:
-                out.append(sp.ImmutableMatrix.zeros(0, 0) if exact else np.zeros((0, 0)))
-            elif exact and isinstance(K, Monomial):
-                out.append(K.random_exact(rng))
-            elif exact:
-                while True:
-                    M = sp.ImmutableMatrix(K.d, K.d, [sp.Rational(int(p), int(q)) for p, q in zip(
-                        rng.integers(-3, 4, K.d * K.d), rng.integers(1, 3, K.d * K.d))])
-                    if M.rank() == K.d:
-                        out.append(M)
-                        break
-            else:
-                out.append(K.random(rng))
-        return out
+        return [K.random_exact(rng) if exact else K.random(rng) for K in self.latent_groups()]
 
     def _k(self, k: Sequence[Any], tol: float | None = None) -> list[tuple]:
         """Validate k and return [(A_i, B_i, B_i^{-1}), ...]."""
@@ -770,7 +696,7 @@ class MLP(Model):
             if v.holds is not True:
                 raise ValueError(f"k[{i}]: not an element of K_{i + 1} = {K.name}: {v.reason}")
             B = K.partner(Am)
-            out.append((Am, B, _inverse(K, B)))
+            out.append((Am, B, K.partner_inverse(B)))
         return out
 
     def transform(self, theta: Any, k: Sequence[Any]) -> Theta:

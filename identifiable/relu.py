@@ -33,8 +33,8 @@ import sympy as sp
 from identifiable import activations as _acts
 from identifiable import zero as _zero
 from identifiable.groups import Rep
-from identifiable.intertwiners import Monomial
 from identifiable.intertwining import check_intertwiner
+from identifiable.latent_groups import Monomial
 from identifiable.numbers import (
     as_matrix,
     as_vector,

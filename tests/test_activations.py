@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from identifiable import activations
-from identifiable.intertwiners import GeneralLinear, Monomial
+from identifiable.latent_groups import GeneralLinear, Monomial
 from identifiable.verdict import UndecidedError
 
 x = sp.Symbol("x")

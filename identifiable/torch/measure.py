@@ -8,7 +8,7 @@ For the latent space V_i of a network (``f_i o ... o f_1``; ``"f1"`` is the firs
   intertwiner group K_i of the layer's activation);
 * **K-constrained**: the element of K_i (signed permutations for tanh, permutations for GELU,
   Section 5.1) with the smallest least-squares residual (a linear assignment on the same
-  statistics, :func:`identifiable.intertwiners.nearest_monomial`), and the nearest element of
+  statistics, :func:`identifiable.latent_groups.nearest_monomial`), and the nearest element of
   K_i to A_i, with the distance ``|A_i - K|_F / |A_i|_F``;
 
 and evaluate them on an *independent* draw: the relative equivariance error is the median over
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from identifiable.intertwiners import nearest_monomial
+from identifiable.latent_groups import nearest_monomial
 from identifiable.torch.augment import MIRRORS, augment
 from identifiable.torch.nets import INTERTWINER_KIND
 
