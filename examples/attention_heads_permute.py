@@ -18,18 +18,18 @@ equivariant under the reversal alone must encode it somewhere -- here, in a perm
 heads. :func:`~identifiable.attention.equivariant_attention` builds such a network (two orbits
 of two heads, positional encodings in the first layer) and hides the structure by a random
 element of ``K_1`` (a random head order and random per-head matrices).
-:func:`~identifiable.attention.latent_actions_attention` then runs the constructive proof of
+:func:`~identifiable.latent_actions` then runs the constructive proof of
 Theorem 4.1 (Appendix A) and recovers how the mirror acts on the heads.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+import identifiable as idf
 from identifiable import groups
 from identifiable.attention import (
     equivariant_attention,
     is_equivariant_attention,
-    latent_actions_attention,
     positional_invariance,
     token_permutations,
 )
@@ -52,9 +52,9 @@ print(positional_invariance(model, theta, reversal).status,
 # ``theta`` gives ``k_1(g)``: a head permutation and one 2 x 2 matrix per head. The latent action
 # is ``rho_1(g) = (token reversal) o k_1(g)``; it is checked to be a homomorphism (eq. (15)) and
 # to make every layer equivariant (eq. (14)).
-v = latent_actions_attention(model, theta, mirror)
+v = idf.latent_actions(model, theta, mirror)
 print(v.status, "-", v.reason)
-rho = v.details["rho"][1]["s0"]
+rho = v.witness["rho"][0]["s0"]
 print("mirror moves head s to head perm[s]: perm =", list(rho.perm))
 for s, A in enumerate(rho.per_head):
     print(f"  head {s} -> head {rho.perm[s]}, per-head matrix", np.round(A, 3).tolist())

@@ -24,7 +24,6 @@ from identifiable.attention import (
     align_attention,
     equivariant_attention,
     is_equivariant_attention,
-    latent_actions_attention,
     token_permutations,
 )
 from identifiable.equivariance import (
@@ -32,7 +31,6 @@ from identifiable.equivariance import (
     check_layer_equivariance,
     intertwiner_space,
     is_equivariant,
-    latent_actions,
     random_equivariant_params,
 )
 from identifiable.identifiability import (
@@ -48,6 +46,7 @@ from identifiable.models import MLP, Layer, Model, Theta
 from identifiable.quotients import prop_d_4
 from identifiable.relu import prop_2_3, prop_b_1, prop_d_1, relu_sum_identity
 from identifiable.submodels import Submodel, reduce
+from identifiable.theory.latent_actions import latent_actions
 from identifiable.verdict import UndecidedError, Verdict
 
 #: the attention model of eq. (10) [SMBK26] (DESIGN.md's name)
@@ -91,7 +90,6 @@ __all__ = [
     "intertwiner_space",
     "random_equivariant_params",
     "align_attention",
-    "latent_actions_attention",
     "is_equivariant_attention",
     "equivariant_attention",
     "token_permutations",

@@ -1,4 +1,4 @@
-"""Equivariance, the adjunction property and Theorem 4.1 as an algorithm [SMBK26].
+"""Equivariance and the adjunction property of MLPs [SMBK26].
 
 * :func:`is_equivariant` decides Definition 3.6, ``f(g x; theta) = g f(x; theta)`` for all g
   and x: ``proved`` by an exact symbolic identity for small exact networks, ``checked`` on
@@ -6,11 +6,9 @@
 * :func:`check_layer_equivariance` does the same for one layer and given latent actions.
 * :func:`act_first`, :func:`act_last` and :func:`check_adjunction`: the actions of G on
   Theta_1 and Theta_L of an MLP (Section 5.1) and the adjunction property (5).
-* :func:`latent_actions` is the constructive proof of Theorem 4.1 (Appendix A): reduce theta to
-  its submodel, build theta' of eq. (12) for every generator, align it with theta to get the
-  k_i(g) (Definition 3.4), extend to all of G and verify that every rho_i is a homomorphism
-  (eq. (15)) with values in K_i (Remark 4.2), that every layer is equivariant (eq. (14)), and
-  lift through gamma (eq. (16)).
+* :func:`theta_prime` is eq. (12) and :func:`confirm_exactly` re-decides a sampled
+  counterexample exactly: two steps of Theorem 4.1, whose driver for every model is
+  :func:`identifiable.theory.latent_actions.latent_actions`.
 
 A group G is given by a representation on the input (``rep_in``) and one on the output
 (``rep_out``, default trivial), both a :class:`~identifiable.groups.Rep` or a list of generator
@@ -28,16 +26,13 @@ import numpy as np
 import sympy as sp
 
 from identifiable import zero as _zero
-from identifiable.groups import Rep, check_homomorphism
+from identifiable.groups import Rep
 from identifiable.numbers import (
-    FLOAT64_RTOL,
     RANK_RTOL,
     as_matrix,
     rationalise,
     sample_tol,
     to_numpy,
-    validate_count,
-    validate_tol,
     validates_arguments,
 )
 from identifiable.verdict import Verdict
@@ -50,7 +45,8 @@ __all__ = [
     "act_first",
     "act_last",
     "check_adjunction",
-    "latent_actions",
+    "theta_prime",
+    "confirm_exactly",
     "intertwiner_space",
     "random_equivariant_params",
     "EquivariantCase",
@@ -149,7 +145,7 @@ def _dims(model: Any) -> tuple[int, int]:
 
 
 def _check_theta(model: Any, theta: Any) -> Any:
-    return model._check_theta(theta) if hasattr(model, "_check_theta") else theta
+    return model.check_theta(theta) if hasattr(model, "check_theta") else theta
 
 
 def _exact_theta(theta: Any) -> bool:
@@ -430,7 +426,7 @@ def check_adjunction(model: Any, rep_in: Any, rep_out: Any = None) -> Verdict:
 
 
 # ---------------------------------------------------------------------- Theorem 4.1
-def _theta_prime(model, theta, gi, go) -> Any:
+def theta_prime(model: Any, theta: Any, gi: Any, go: Any) -> Any:
     """eq. (12): g^-1 acting on theta_1 and theta_L: W_1 -> W_1 g_in, W_L -> g_out^-1 W_L."""
     Ws, bs = list(theta.weights), list(theta.biases)
     exact = theta.exact and isinstance(gi, sp.MatrixBase)
@@ -446,199 +442,7 @@ def _theta_prime(model, theta, gi, go) -> Any:
                         if model.bias else None)
 
 
-@validates_arguments
-@_zero.undecided_on_zero_tests
-def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
-                   tol: float | None = None, n_samples: int = 128, seed: int = 0,
-                   zero_tol: float | None = None) -> Verdict:
-    """Theorem 4.1 [SMBK26] as an algorithm (the constructive proof of Appendix A).
-
-    Returns a Verdict whose witness holds, for every hidden layer ``i``, the latent action
-    ``rho[i-1] = {word: rho_i(g)}`` on V_i (the partner matrices ``B`` through which K_i acts on
-    the post-activations) together with ``k[i-1] = {word: k_i(g)}`` in K_i (Remark 4.2), the
-    parameter ``theta`` at which every layer is equivariant (``theta`` itself, or the Remark 5.2
-    rewrite ``beta(theta~)`` with the same function) and the reduced widths.
-
-    ``proved`` when every step is exact (exact theta and representations), ``checked`` for
-    floats; ``refuted`` with ``(g, x)`` when the network is not G-equivariant (then no latent
-    actions exist); ``undecided`` when the alignment of theta' with theta fails although f is
-    equivariant, i.e. when the reduced parameter is not identifiable (the theorem's hypothesis).
-
-    Two tolerances, kept apart: ``zero_tol`` is the threshold below which :func:`reduce` treats
-    a float entry as zero (default ``1e-9 max(1, max |theta|)``, whatever ``tol`` is); ``tol``
-    is the tolerance of every numeric comparison (end-to-end equivariance, alignment, layer
-    equivariance, and the check that the returned parameter computes ``theta``'s function).
-    A ``checked`` answer holds within the recorded ``tol``: in particular the returned
-    parameter's function is compared with ``theta``'s on sample inputs, and a rewrite that
-    changes the function by more than ``tol`` gives ``undecided``.
-    """
-    tol = validate_tol(tol)
-    zero_tol = validate_tol(zero_tol, "zero_tol")
-    n_samples = validate_count(n_samples, "n_samples")
-    if not _is_mlp(model):
-        from identifiable import attention
-
-        if isinstance(model, attention.AttentionModel):
-            return attention.latent_actions_attention(model, theta, rep_in, rep_out)
-        raise TypeError(f"model: latent_actions supports MLP and AttentionModel, got "
-                        f"{type(model).__name__}")
-    from identifiable.identifiability import align, same_function
-    from identifiable.submodels import GammaUndefined, reduce
-
-    theta = model._check_theta(theta)
-    if theta.kind == "symbolic":
-        raise ValueError("theta: symbolic parameters; substitute values first")
-    L = model.depth
-    G = group_pair(rep_in, rep_out, model.widths[0], model.widths[-1])
-    exact = G.exact and theta.exact
-    if not exact:  # float representations: compare in floats
-        theta = theta.numeric if theta.exact else theta
-    # Definition 3.6 on samples first (cheap, and it yields a counterexample); for exact input
-    # a numeric failure is confirmed by the exact decision. A successful exact alignment below
-    # proves equivariance: f(x; theta~') = f(x; theta~) is g^-1 f(g x) = f(x) by eq. (5).
-    eq = is_equivariant(model, theta.numeric if exact else theta, [_np(g) for g in G.gin],
-                        [_np(g) for g in G.gout], n_samples=max(n_samples, 64), tol=tol,
-                        seed=seed)
-    if eq.status == "refuted" and exact:
-        eq = _confirm_exactly(model, theta, G, eq)
-    if eq.status == "refuted":
-        return Verdict.refuted("hypothesis of Theorem 4.1 fails: f is not G-equivariant "
-                               "(Definition 3.6), so no latent actions make every layer "
-                               "equivariant", counterexample=eq.counterexample,
-                               method=eq.method, tol=eq.tol)
-    if eq.status == "undecided":
-        return eq.but(reason=f"cannot decide end-to-end equivariance: {eq.reason}")
-    sub = reduce(model, theta, tol=zero_tol)
-    sm, st = sub.model, sub.theta
-    theta_used = sub.embed()
-    rewritten = not _same_theta(theta_used, theta, 0.0)  # any entry changed by reduce
-    same = None
-    if rewritten and not exact:  # the witness must compute theta's function within tol
-        # (exact Remark 5.2 steps keep the function exactly; float zeroing may not)
-        same = same_function(model, theta, theta_used, tol=tol, n_samples=max(n_samples, 512),
-                             seed=seed)
-        if same.status not in ("proved", "checked"):
-            return Verdict.undecided(
-                f"the Remark 5.2 rewrite beta(theta~) (zeroing threshold zero_tol = "
-                f"{zero_tol if zero_tol is not None else 'default'}) does not compute theta's "
-                f"function within tol: {same.reason}; lower zero_tol or raise tol",
-                witness={"same_function": same, "reduced_widths": sm.widths},
-                method="exact" if exact else "tolerance", tol=same.tol)
-    # eq. (12) and Definition 3.4 for every generator
-    ks: list[list[Any]] = []
-    for word, gi, go in zip(G.words, G.gin, G.gout):
-        st_prime = _theta_prime(sm, st, gi, go)
-        v = align(sm, st, st_prime, tol=tol)
-        if not v.holds:
-            return Verdict.undecided(
-                f"theta~' of eq. (12) for generator {word} is not k . theta~ for any k in K "
-                f"({v.reason}): the reduced parameter is not identifiable, so Theorem 4.1 does "
-                "not apply", witness={"generator": word, "align": v.to_dict(),
-                                      "reduced_widths": sm.widths},
-                method="exact" if exact else "tolerance", tol=v.tol)
-        ks.append(list(v.witness))
-    # extend to G; eq. (15): homomorphisms into K~_i (Remark 4.2)
-    hidden = range(1, L)
-    k_sub: list[dict] = []
-    rho_sub_gen: list[list] = []
-    weakest: Verdict | None = None
-    for i in hidden:
-        K = sm.latent_group(i)
-        images = [k[i - 1] for k in ks]
-        if K.d == 0:
-            k_sub.append({w: images[0] for w in G.group.words})
-            rho_sub_gen.append(images)
-            continue
-        hv = check_homomorphism(G.group, images, tol=None if exact else _hom_tol(images, tol))
-        if hv.status == "refuted":
-            return Verdict.undecided(
-                f"k_{i}(g) is not a homomorphism on G (eq. (15) fails): the k_i are not unique, "
-                "so the reduced parameter is not identifiable", witness={
-                    "layer": i, "counterexample": hv.counterexample})
-        weakest = _weaker(weakest, hv)
-        ext = G.group.extend(images)
-        k_sub.append({G.group.words[j]: M for j, M in ext.items()})
-        try:
-            rho_sub_gen.append([K.partner(_as_exactness(M, exact)) for M in images])
-        except ValueError as exc:  # an aligned k_i(g) outside K_i (a loose float tol)
-            return Verdict.undecided(f"layer {i}: the aligned k_i(g) is not in K_i = {K.name} "
-                                     f"({exc}); lower tol", witness={"layer": i}, tol=tol)
-    # eq. (14): every layer of the submodel is equivariant
-    prev = list(G.gin)
-    for i in range(1, L + 1):
-        nxt = list(G.gout) if i == L else rho_sub_gen[i - 1]
-        v = check_layer_equivariance(sm, st, i, prev, nxt, n_samples=n_samples, tol=tol)
-        if not v.holds:
-            return Verdict.undecided(f"submodel layer {i} not equivariant for the aligned k "
-                                     f"(eq. (14)): {v.reason}", witness={"layer": i})
-        weakest = _weaker(weakest, v)
-        prev = nxt
-    # eq. (16): lift through gamma to the ambient model at theta_used
-    rho, kk = [], []
-    prev = list(G.gin)
-    lift_note = ""
-    for i in range(1, L + 1):
-        if i < L:
-            K = model.latent_group(i)
-            try:
-                gens_k = [sub.gamma[i](_as_exactness(k[i - 1], exact)) for k in ks]
-            except GammaUndefined as exc:
-                lift_note = f"; gamma_{i} undefined ({exc}), actions given on the submodel"
-                rho, kk = None, None
-                break
-            try:
-                nxt = [K.partner(_as_exactness(M, exact)) for M in gens_k]
-            except ValueError as exc:
-                return Verdict.undecided(f"layer {i}: gamma_i(k_i(g)) is not in K_i = {K.name} "
-                                         f"({exc}); lower tol", witness={"layer": i}, tol=tol)
-            ext = G.group.extend(gens_k)
-            kk.append({G.group.words[j]: M for j, M in ext.items()})
-            ext_b = G.group.extend(nxt)
-            rho.append({G.group.words[j]: M for j, M in ext_b.items()})
-        else:
-            nxt = list(G.gout)
-        v = check_layer_equivariance(model, theta_used, i, prev, nxt, n_samples=n_samples,
-                                     tol=tol)
-        if not v.holds:
-            return Verdict.undecided(f"lifted action fails at ambient layer {i} (eq. (16)): "
-                                     f"{v.reason}", witness={"layer": i})
-        weakest = _weaker(weakest, v)
-        prev = nxt
-    on_ambient = rho is not None
-    gen_idx = G.group.generator_indices
-    witness = {
-        "rho_generators": [[rm[G.group.words[j]] for j in gen_idx] for rm in rho] if on_ambient
-        else [list(r) for r in rho_sub_gen],
-        "rho": rho if on_ambient else [
-            {w: sm.latent_group(i + 1).partner(_as_exactness(M, exact)) if sm.widths[i + 1]
-             else M for w, M in k_sub[i].items()} for i in range(L - 1)],
-        "k": kk if kk is not None else k_sub,
-        "on": "ambient" if on_ambient else "submodel",
-        "model": model if on_ambient else sm,
-        "theta": theta_used if on_ambient else st,
-        "ambient_theta": theta_used,
-        "rewritten": rewritten,
-        "reduced_widths": sm.widths,
-        "group_order": G.group.order,
-        "words": G.group.words,
-    }
-    note = (" after the Remark 5.2 rewrite theta' = beta(theta~) (same function, Corollary "
-            "5.3)" if rewritten else "")
-    reason = (f"every layer is G-equivariant{note}; rho_i: G -> K_i are homomorphisms "
-              f"(eq. (15), Remark 4.2) found by aligning eq. (12) (Theorem 4.1, Appendix A)"
-              f"{lift_note}")
-    if same is not None:
-        witness["same_function"] = same
-        weakest = _weaker(weakest, same)
-    if exact and (weakest is None or weakest.status == "proved"):
-        return Verdict.proved(reason, witness)
-    n = eq.n_samples or n_samples
-    tol_used = max(eq.tol or 0.0, (weakest.tol or 0.0) if weakest is not None else 0.0)
-    return Verdict.checked(reason, n_samples=n, tol=tol_used, witness=witness,
-                           zero_tol=zero_tol)
-
-
-def _confirm_exactly(model, theta, G: GroupPair, eq: Verdict) -> Verdict:
+def confirm_exactly(model: Any, theta: Any, G: GroupPair, eq: Verdict) -> Verdict:
     """Re-evaluate a sampled counterexample exactly at a nearby rational input (certified);
     fall back to the full symbolic decision if the rounded input does not violate (4)."""
     c = _certified_counterexample(model, theta, G, eq.counterexample)
@@ -671,27 +475,6 @@ def _weaker(a: Verdict | None, b: Verdict) -> Verdict:
     if a is None or order[b.status] > order[a.status]:
         return b
     return a
-
-
-def _hom_tol(images: list, tol: float | None) -> float:
-    scale = max([1.0] + [float(np.max(np.abs(_np(M)), initial=0.0)) for M in images])
-    return tol if tol is not None else 100 * FLOAT64_RTOL * scale
-
-
-def _as_exactness(M: Any, exact: bool) -> Any:
-    if exact:
-        return M if isinstance(M, sp.MatrixBase) else sp.ImmutableMatrix(
-            np.asarray(M).tolist())
-    return _np(M)
-
-
-def _same_theta(a: Any, b: Any, tol: float | None) -> bool:
-    if a.exact and b.exact:
-        return all(sp.Matrix(x) == sp.Matrix(y) for x, y in zip(a.weights + a.biases,
-                                                                 b.weights + b.biases))
-    t = tol if tol is not None else FLOAT64_RTOL
-    return all(np.allclose(_np(x).reshape(-1), _np(y).reshape(-1), atol=t, rtol=0)
-               for x, y in zip(a.weights + a.biases, b.weights + b.biases))
 
 
 # ---------------------------------------------------------------------- constructions

@@ -27,7 +27,7 @@ otherwise.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -822,6 +822,21 @@ class Rep:
         :func:`check_homomorphism`'s job."""
         eng, rho, _ = self._extend(images)
         return {j: eng.dense(r) for j, r in enumerate(rho)}
+
+    def extend_with(self, images: Sequence[Any], compose: Callable[[Any, Any], Any],
+                    identity: Any) -> list[Any]:
+        """Like :meth:`extend` for images in any group: ``out[j]`` is
+        ``compose(...compose(compose(identity, images[a]), images[b])..., images[c])`` along
+        the word ``s_a*s_b*...*s_c`` of element ``j`` (e.g. head actions of an attention layer,
+        or token permutations with ``compose = lambda s, p: s[p]``)."""
+        imgs = list(images)
+        if len(imgs) != len(self._gens):
+            raise ValueError(f"images: expected one element per generator ({len(self._gens)}), "
+                             f"got {len(imgs)}")
+        out = [identity]
+        for j in range(1, self.order):
+            out.append(compose(out[self._parent[j]], imgs[self._last[j]]))
+        return out
 
     def _extend(self, images: Sequence[Any], tol: float | None = None):
         if isinstance(images, (np.ndarray, sp.MatrixBase)) and np.ndim(images) == 2:

@@ -101,8 +101,8 @@ _MAX_BRANCHES = 2000
 def _prepare(model: MLP, theta: Any, theta2: Any) -> tuple[Theta, Theta, bool]:
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected an MLP, got {type(model).__name__}")
-    theta = model._check_theta(theta, "theta")
-    theta2 = model._check_theta(theta2, "theta2")
+    theta = model.check_theta(theta, "theta")
+    theta2 = model.check_theta(theta2, "theta2")
     if theta.kind == "symbolic" or theta2.kind == "symbolic":
         raise ValueError("theta: symbolic parameters; substitute values first")
     exact = theta.exact and theta2.exact
@@ -890,7 +890,7 @@ def _theta_and_tol(model: MLP, theta: Any, tol: float | None) -> tuple[Theta, fl
     tol = validate_tol(tol)
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected an MLP, got {type(model).__name__}")
-    theta = model._check_theta(theta)
+    theta = model.check_theta(theta)
     if theta.kind == "symbolic":
         raise ValueError("theta: symbolic parameters; substitute values first")
     if theta.exact:
@@ -1194,7 +1194,7 @@ def jacobian(model: MLP, theta: Any, X: np.ndarray) -> np.ndarray:
     """``d f(x; theta) / d theta`` for every row of X: shape ``(n * d_L, n_params)``, columns in
     the order of :meth:`Theta.flat` (``W_1`` row-major, ``b_1``, ``W_2``, ...; no biases for a
     bias-free MLP). Analytic back-propagation, vectorised over the samples."""
-    theta = model._check_theta(theta).numeric
+    theta = model.check_theta(theta).numeric
     X = np.asarray(X, dtype=float)
     n = X.shape[0]
     L = model.depth
@@ -1268,7 +1268,7 @@ def functional_dimension(model: MLP, theta: Any, n_samples: int | None = None, *
     before anything is allocated: pass fewer ``n_samples`` or a larger ``max_bytes``."""
     if not isinstance(model, MLP):
         raise TypeError(f"model: expected an MLP, got {type(model).__name__}")
-    theta = model._check_theta(theta)
+    theta = model.check_theta(theta)
     P = model.n_params
     dL = model.widths[-1]
     if n_samples is None:

@@ -523,7 +523,7 @@ class MLP(Model):
             raise ValueError(f"{name}: expected length {d}, got {arr.shape[0]}")
         return as_matrix(arr.reshape(-1, 1), name, allow_symbols=True)
 
-    def _check_theta(self, theta: Any, name: str = "theta") -> Theta:
+    def check_theta(self, theta: Any, name: str = "theta") -> Theta:
         if not isinstance(theta, Theta):
             if isinstance(theta, (tuple, list)) and len(theta) == 2 and not isinstance(
                     theta[0], (np.ndarray, sp.MatrixBase)):
@@ -586,7 +586,7 @@ class MLP(Model):
     # ------------------------------------------------------------------ evaluation
     def forward(self, x: Any, theta: Any) -> np.ndarray:
         """``f(x; theta)``, vectorised: ``x`` of shape ``(n, d_0)`` or ``(d_0,)``."""
-        theta = self._check_theta(theta)
+        theta = self.check_theta(theta)
         X, single = _as_batch(x, self.widths[0])
         for layer, th in zip(self.layers, theta.numeric):
             X = layer(X, th)
@@ -595,7 +595,7 @@ class MLP(Model):
     __call__ = forward
 
     def latents(self, x: Any, theta: Any) -> list[np.ndarray]:
-        theta = self._check_theta(theta)
+        theta = self.check_theta(theta)
         return super().latents(x, theta.numeric)
 
     def forward_precise(self, x: Any, theta: Any, dps: int = 60) -> list:
@@ -604,7 +604,7 @@ class MLP(Model):
         (a residual that float rounding alone produced is not a counterexample)."""
         import mpmath
 
-        theta = self._check_theta(theta)
+        theta = self.check_theta(theta)
 
         def mp(v: Any):
             if isinstance(v, mpmath.mpf):
@@ -631,7 +631,7 @@ class MLP(Model):
 
     def pre_activations(self, x: Any, theta: Any) -> list[np.ndarray]:
         """``[z_1, ..., z_L]`` with ``z_i = W_i h_{i-1} + b_i`` on a batch."""
-        theta = self._check_theta(theta)
+        theta = self.check_theta(theta)
         X, _ = _as_batch(x, self.widths[0])
         zs = []
         for layer, th in zip(self.layers, theta.numeric):
@@ -642,7 +642,7 @@ class MLP(Model):
 
     def symbolic(self, theta: Any, x: sp.Matrix | None = None) -> sp.Matrix:
         """``f(x; theta)`` as a sympy column in input symbols (parameters may be symbols)."""
-        theta = self._check_theta(theta)
+        theta = self.check_theta(theta)
         if theta.kind == "float":
             theta = Theta(tuple(sp.ImmutableMatrix(np.asarray(W).tolist()) for W in theta.weights),
                           tuple(sp.ImmutableMatrix(np.asarray(b).reshape(-1, 1).tolist())
@@ -702,7 +702,7 @@ class MLP(Model):
     def transform(self, theta: Any, k: Sequence[Any]) -> Theta:
         """``k . theta`` (see the module docstring): ``W'_i = A_i W_i B_{i-1}^{-1}``,
         ``b'_i = A_i b_i``, ``W'_L = W_L B_{L-1}^{-1}``."""
-        theta = self._check_theta(theta)
+        theta = self.check_theta(theta)
         parts = self._k(k)
         exact = theta.exact and all(isinstance(A, sp.MatrixBase) or A.shape == (0, 0)
                                     for A, _, _ in parts)
@@ -732,8 +732,8 @@ class MLP(Model):
         """
         from identifiable.diagrams import expr_is_zero
 
-        theta = self._check_theta(theta)
-        theta2 = self._check_theta(theta2, "theta2")
+        theta = self.check_theta(theta)
+        theta2 = self.check_theta(theta2, "theta2")
         parts = self._k(k)
         L = self.depth
         exact = theta.exact and theta2.exact and all(

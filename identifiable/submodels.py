@@ -230,7 +230,7 @@ class Submodel:
         self.beta = [self._beta_fn(i) for i in range(1, L + 1)]
         self.gamma = [lambda k: k] + [self._gamma_fn(i) for i in range(1, L)] + [lambda k: k]
         if theta is not None:
-            theta = self.model._check_theta(theta, "theta")
+            theta = self.model.check_theta(theta, "theta")
         self.theta = theta
 
     # ------------------------------------------------------------------ construction helpers
@@ -418,7 +418,7 @@ class Submodel:
     def embed(self, theta: Theta | None = None) -> Theta:
         """``beta(theta~)``: the ambient parameter of the submodel parameter (default
         :attr:`theta`)."""
-        theta = self.theta if theta is None else self.model._check_theta(theta)
+        theta = self.theta if theta is None else self.model.check_theta(theta)
         if theta is None:
             raise ValueError("theta: this submodel has no parameter; pass one")
         Ws, bs = [], []
@@ -706,9 +706,9 @@ def from_intertwiners(ambient: MLP, B: Sequence[Any], *, theta: Theta | None = N
     """
     sub = Submodel(ambient, B, None, A=A, A_star=A_star, name=name, steps=steps)
     if theta_sub is not None:
-        sub.theta = sub.model._check_theta(theta_sub, "theta_sub")
+        sub.theta = sub.model.check_theta(theta_sub, "theta_sub")
     elif theta is not None:
-        sub.theta = _restrict(sub, ambient._check_theta(theta))
+        sub.theta = _restrict(sub, ambient.check_theta(theta))
     return sub
 
 
@@ -792,7 +792,7 @@ def inactive_neurons(ambient: MLP, theta: Theta, inactive: dict[int, Iterable[in
     """The submodel without the given neurons: ``inactive[i]`` lists neurons of hidden layer
     ``i`` (1-based layer, 0-based neuron). ``B_i`` keeps the other neurons; the submodel
     parameter is the restriction of ``theta``."""
-    theta = ambient._check_theta(theta)
+    theta = ambient.check_theta(theta)
     exact = theta.exact
     Bs = []
     for i in range(1, ambient.depth):
@@ -817,7 +817,7 @@ def redundant_neurons(ambient: MLP, theta: Theta, copies: dict[int, dict[int, tu
     """The submodel of eq. (9) merging copies: ``copies[i][r] = (q, a)`` says neuron ``r`` of
     hidden layer ``i`` is ``a`` times neuron ``q`` (row of ``[W_i | b_i]``), ``a`` an allowed
     scaling. Row r of ``B_i`` is ``a e_k`` where k is q's submodel neuron."""
-    theta = ambient._check_theta(theta)
+    theta = ambient.check_theta(theta)
     exact = theta.exact
     Bs = []
     for i in range(1, ambient.depth):
@@ -866,7 +866,7 @@ def reduce(model: MLP, theta: Theta, *, tol: float | None = None,
     ``1e-9 max(1, max |theta|)``); exact ones exactly.
     """
     tol = validate_tol(tol)
-    theta = model._check_theta(theta)
+    theta = model.check_theta(theta)
     if theta.kind == "symbolic":
         raise ValueError("theta: symbolic parameters cannot be reduced; substitute values")
     return _Reducer(model, theta, tol, copies).run()

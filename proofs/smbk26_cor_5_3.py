@@ -6,7 +6,7 @@ How the claim is checked: we take planted equivariant tanh networks and ReLU Exa
 [BK23], and break layerwise equivariance without changing the function: extra *half-dead*
 neurons (Remark 5.2: a non-symmetric incoming row, a zero outgoing column) in a hidden layer.
 Such a theta is not weakly identifiable and its first layer is not equivariant for the
-planted actions. :func:`identifiable.equivariance.latent_actions` must still prove
+planted actions. :func:`identifiable.latent_actions` must still prove
 layerwise equivariance at the Remark 5.2 rewrite theta' (``witness["rewritten"]``), and we
 re-check here that theta' has the same function as theta (exactly:
 :func:`identifiable.identifiability.same_function`) and differs from theta.
@@ -18,9 +18,10 @@ import numpy as np
 import sympy as sp
 
 from identifiable.claims import claim
-from identifiable.equivariance import latent_actions, planted_equivariant_mlp
+from identifiable.equivariance import planted_equivariant_mlp
 from identifiable.identifiability import same_function
 from identifiable.models import MLP
+from identifiable.theory.latent_actions import latent_actions
 from identifiable.verdict import Verdict
 
 J = sp.Matrix([[0, 1], [1, 0]])

@@ -2,7 +2,7 @@
 rho_i = (action of K_i on V_i) o (a homomorphism G -> K_i).
 
 How the claim is checked: on planted, scrambled layerwise-equivariant exact MLPs (tanh,
-power:3, ReLU), the witness of :func:`identifiable.equivariance.latent_actions` gives k_i(g)
+power:3, ReLU), the witness of :func:`identifiable.latent_actions` gives k_i(g)
 for every element g of G. We verify here, exactly and independently of the library's own
 checks: every k_i(g) is an element of K_i (the derived intertwiner group: signed permutations
 for tanh, monomial matrices for powers, positively scaled permutations for ReLU), g -> k_i(g)
@@ -17,9 +17,10 @@ import itertools
 import sympy as sp
 
 from identifiable.claims import claim
-from identifiable.equivariance import latent_actions, planted_equivariant_mlp
+from identifiable.equivariance import planted_equivariant_mlp
 from identifiable.groups import Rep
 from identifiable.intertwining import check_intertwiner
+from identifiable.theory.latent_actions import latent_actions
 from identifiable.verdict import Verdict
 
 CASES = [

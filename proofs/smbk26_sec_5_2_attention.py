@@ -16,7 +16,7 @@ How it is checked (numerically, so the claim is ``checked``):
    (a) the token-wise mirror ``(x, y) -> (-x, y)`` of planar tokens, and (b) the reversal of the
    token order with learnable positional encodings (the situation of Figure 3), with two
    regular orbits of heads, then scrambles them by a random element of ``K_1``.
-   :func:`latent_actions_attention` (the proof of Theorem 4.1, Appendix A) must recover the
+   :func:`identifiable.latent_actions` (the proof of Theorem 4.1, Appendix A) must recover the
    planted head permutation and per-head matrices ``rho_1(g)`` for every ``g``, uniquely, and
    with a non-trivial permutation; a perturbed network must be refuted.
 
@@ -30,10 +30,10 @@ from identifiable.attention import (
     AttentionModel,
     align_attention,
     equivariant_attention,
-    latent_actions_attention,
     token_permutations,
 )
 from identifiable.claims import claim
+from identifiable.theory.latent_actions import latent_actions
 from identifiable.verdict import Verdict
 
 TOL = 1e-6
@@ -83,24 +83,24 @@ def _heads_permute() -> tuple[Verdict | None, dict]:
     found = {}
     for label, rep, seed in (("token-wise mirror", mirror, 11), ("token reversal + PE", rev, 4)):
         planted = equivariant_attention(n, rep, d_hidden=2, orbits=2, seed=seed)
-        v = latent_actions_attention(planted.model, planted.theta, rep, tol=TOL)
+        v = latent_actions(planted.model, planted.theta, rep, tol=TOL)
         if v.status != "checked":
             return v.but(reason=f"{label}: {v.reason}"), found
-        for word, k in v.details["rho"][1].items():
+        for word, k in v.witness["rho"][0].items():
             if k.distance(planted.rho[word]) > 1e-5:
                 return Verdict.refuted(f"{label}: rho_1({word}) differs from the planted action",
                                        counterexample={"found": k, "planted":
                                                        planted.rho[word]}), found
         g = rep.words[rep.generator_indices[0]]
-        perm = list(v.details["rho"][1][g].perm)
-        if perm == sorted(perm) or not v.details["unique"]:
+        perm = list(v.witness["rho"][0][g].perm)
+        if perm == sorted(perm) or not v.witness["unique"]:
             return Verdict.refuted(f"{label}: heads do not permute (or not uniquely)",
                                    counterexample={"perm": perm}), found
         found[label] = perm
         W_O = planted.theta[1].W_O  # the layer-2 cross-head projection, G-averaged
         noise = np.random.default_rng(seed).standard_normal(W_O.shape)
         bad = planted.theta.replace_layer(1, planted.theta[1].replace(W_O=W_O + 0.3 * noise))
-        w = latent_actions_attention(planted.model, bad, rep, tol=TOL)
+        w = latent_actions(planted.model, bad, rep, tol=TOL)
         if w.status != "refuted":
             return Verdict.refuted(f"{label}: a perturbed network was not refuted",
                                    counterexample={"verdict": w.to_dict()}), found

@@ -2,7 +2,7 @@
 layerwise equivariant for some actions of G on the latent spaces.
 
 How the claim is checked: the theorem's constructive proof (Appendix A) is
-:func:`identifiable.equivariance.latent_actions`. We plant layerwise-equivariant exact MLPs
+:func:`identifiable.latent_actions`. We plant layerwise-equivariant exact MLPs
 (tanh, power:3 and linear activations; permutation groups S_3, C_3, S_2 on the input; signed
 permutation representations on the hidden layers), scramble every hidden layer by a random
 element of K_i (so the planted actions are hidden), and require that ``latent_actions``
@@ -23,10 +23,11 @@ networks and the library verifies finitely many (the attention case numerically)
 import numpy as np
 import sympy as sp
 
-from identifiable.attention import equivariant_attention, latent_actions_attention
+from identifiable.attention import equivariant_attention
 from identifiable.claims import claim
-from identifiable.equivariance import latent_actions, planted_equivariant_mlp
+from identifiable.equivariance import planted_equivariant_mlp
 from identifiable.groups import Rep
+from identifiable.theory.latent_actions import latent_actions
 from identifiable.verdict import Verdict
 
 CASES = [
@@ -76,9 +77,9 @@ def check() -> Verdict:
             return Verdict.refuted("witness does not re-check", counterexample={"seed": seed})
         done.append(f"{act} {case.model.widths} |G|={case.group_order}")
     planted = equivariant_attention(6, Rep([[[-1, 0], [0, 1]]]), d_hidden=2, orbits=1, seed=3)
-    v = latent_actions_attention(planted.model, planted.theta, planted.rep_in, planted.rep_out)
+    v = latent_actions(planted.model, planted.theta, planted.rep_in, planted.rep_out)
     if v.status != "checked":
-        return Verdict.refuted(f"attention: latent_actions_attention {v.status}: {v.reason}",
+        return Verdict.refuted(f"attention: latent_actions {v.status}: {v.reason}",
                                counterexample={"seed": 3})
     done.append("attention (numeric)")
     return Verdict.checked(f"latent actions found and verified on {len(done)} planted networks",

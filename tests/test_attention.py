@@ -19,13 +19,13 @@ from identifiable.attention import (
     equivariant_attention,
     factor_tokenwise,
     is_equivariant_attention,
-    latent_actions_attention,
     positional_invariance,
     project_positional,
     symbolic_attention_layer,
     token_permutations,
 )
 from identifiable.models import Model
+from identifiable.theory.latent_actions import latent_actions
 
 SETTINGS = settings(max_examples=12, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -229,15 +229,15 @@ def _groups(n):
 def test_latent_actions_recover_planted_head_permutations(name, n, orbits, seed):
     rep = _groups(n)[name]
     planted = equivariant_attention(n, rep, d_hidden=2, orbits=orbits, seed=seed)
-    v = latent_actions_attention(planted.model, planted.theta, rep)
+    v = latent_actions(planted.model, planted.theta, rep)
     assert v.status == "checked", v
-    assert set(v.witness[1]) == set(rep.words)
-    if v.details["unique"]:
-        for word, k in v.details["rho"][1].items():
+    assert set(v.witness["rho"][0]) == set(rep.words)
+    if v.witness["unique"]:
+        for word, k in v.witness["rho"][0].items():
             assert k.distance(planted.rho[word]) < 1e-5, (word, k, planted.rho[word])
     # the witness is a homomorphism into GL(d h): re-check it independently
-    mats = {w: HeadAction.make(e["heads"], e["per_head"]).matrix()
-            for w, e in v.witness[1].items()}
+    mats = {w: HeadAction.make(k.perm, k.per_head).matrix()
+            for w, k in v.witness["k"][0].items()}
     table = rep.multiplication_table()
     words = rep.words
     for a, b in itertools.product(range(rep.order), repeat=2):
@@ -249,7 +249,7 @@ def test_latent_actions_refutes_non_equivariant_and_reports_ties():
     planted = equivariant_attention(5, MIRROR, d_hidden=2, orbits=1, seed=2)
     p = planted.theta[0]
     bad = planted.theta.replace_layer(0, p.replace(W_V=p.W_V + 0.2))
-    v = latent_actions_attention(planted.model, bad, MIRROR)
+    v = latent_actions(planted.model, bad, MIRROR)
     assert v.status == "refuted" and v.counterexample["g"] == "s0"
     x, g = v.counterexample["x"], np.diag([-1.0, 1.0])
     assert np.max(np.abs(planted.model(x @ g, bad) - planted.model(x, bad) @ g)) > 1e-6
@@ -257,20 +257,19 @@ def test_latent_actions_refutes_non_equivariant_and_reports_ties():
     # compute the same function up to -I: a valid latent action is found, but not uniquely
     rot = groups.Rep([np.array([[0, -1], [1, 0]])])
     planted = equivariant_attention(5, rot, d_hidden=2, seed=0)
-    v = latent_actions_attention(planted.model, planted.theta, rot)
-    assert v.status == "checked" and v.details["unique"] is False
+    v = latent_actions(planted.model, planted.theta, rot)
+    assert v.status == "checked" and v.witness["unique"] is False
 
 
 def test_no_positional_encodings_token_permutations_act_trivially_on_heads():
     model = AttentionModel(4, [2, 2, 2], [3])
     theta = model.random_params(5)
     rep = token_permutations(groups.symmetric(4), 2)
-    v = latent_actions_attention(model, theta, rep)
+    v = latent_actions(model, theta, rep)
     assert v.status == "checked"
-    for entry in v.witness[1].values():
-        assert entry["heads"] == [0, 1, 2]
-        np.testing.assert_allclose(np.array(entry["per_head"]), np.stack([np.eye(2)] * 3),
-                                   atol=1e-6)
+    for k in v.witness["k"][0].values():
+        assert list(k.perm) == [0, 1, 2]
+        np.testing.assert_allclose(np.array(k.per_head), np.stack([np.eye(2)] * 3), atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------- bad input
@@ -297,7 +296,7 @@ def test_bad_input_names_the_argument():
     with pytest.raises(ValueError, match="x: expected shape"):
         model(np.zeros((2, 5)), theta)
     with pytest.raises(ValueError, match="rep_in: acts on R\\^3"):
-        latent_actions_attention(model, theta, groups.symmetric(3))
+        latent_actions(model, theta, groups.symmetric(3))
     with pytest.raises(ValueError, match="rep_out"):
         is_equivariant_attention(model, theta, MIRROR, MIRROR)
     with pytest.raises(ValueError, match="not of the form"):

@@ -12,11 +12,11 @@ from identifiable.equivariance import (
     check_layer_equivariance,
     intertwiner_space,
     is_equivariant,
-    latent_actions,
     random_equivariant_params,
 )
 from identifiable.models import MLP
 from identifiable.strategies import layerwise_equivariant_networks
+from identifiable.theory.latent_actions import latent_actions
 
 J = sp.ImmutableMatrix([[0, 1], [1, 0]])
 STATS = {"generated": 0, "recovered": 0, "refuted": 0}
