@@ -18,14 +18,6 @@ from identifiable import (
     relu,
     submodels,
 )
-from identifiable.attention import (
-    AttentionModel,
-    HeadAction,
-    align_attention,
-    equivariant_attention,
-    is_equivariant_attention,
-    token_permutations,
-)
 from identifiable.equivariance import (
     check_adjunction,
     check_layer_equivariance,
@@ -43,9 +35,15 @@ from identifiable.identifiability import (
 from identifiable.intertwining import check_affine_intertwiner, check_intertwiner
 from identifiable.kernels import check_flip_kernel, project_flip_kernel
 from identifiable.models import MLP, Layer, Model, Theta
+from identifiable.models.attention import AttentionModel, HeadAction, token_permutations
 from identifiable.quotients import prop_d_4
 from identifiable.relu import prop_2_3, prop_b_1, prop_d_1, relu_sum_identity
 from identifiable.submodels import Submodel, reduce
+from identifiable.theory.attention import (
+    align_attention,
+    equivariant_attention,
+    is_equivariant_attention,
+)
 from identifiable.theory.latent_actions import latent_actions
 from identifiable.verdict import UndecidedError, Verdict
 

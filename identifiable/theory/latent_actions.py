@@ -39,16 +39,6 @@ import numpy as np
 import sympy as sp
 
 from identifiable import zero as _zero
-from identifiable.attention import (
-    AttentionModel,
-    HeadAction,
-    align_attention,
-    check_layers_equivariant,
-    equivariance_failure,
-    group_actions,
-    input_batch,
-    inverse_params,
-)
 from identifiable.equivariance import (
     check_layer_equivariance,
     confirm_exactly,
@@ -59,6 +49,7 @@ from identifiable.equivariance import (
 from identifiable.groups import Rep, check_homomorphism
 from identifiable.identifiability import align, same_function
 from identifiable.models import MLP
+from identifiable.models.attention import AttentionModel, HeadAction
 from identifiable.numbers import (
     FIT_RTOL,
     FLOAT64_RTOL,
@@ -68,6 +59,14 @@ from identifiable.numbers import (
     validates_arguments,
 )
 from identifiable.submodels import GammaUndefined, reduce
+from identifiable.theory.attention import (
+    align_attention,
+    check_layers_equivariant,
+    equivariance_failure,
+    group_actions,
+    input_batch,
+    inverse_params,
+)
 from identifiable.verdict import Verdict
 
 __all__ = ["latent_actions", "steps_for", "Theorem41Steps", "MLPSteps", "AttentionSteps",
@@ -196,7 +195,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
                    tol: float | None = None, n_samples: int = 128, seed: int = 0,
                    zero_tol: float | None = None) -> Verdict:
     """Theorem 4.1 [SMBK26] as an algorithm (the constructive proof of Appendix A), for an
-    :class:`~identifiable.models.MLP` or an :class:`~identifiable.attention.AttentionModel`.
+    :class:`~identifiable.models.MLP` or an :class:`~identifiable.models.attention.AttentionModel`.
 
     ``rep_in`` / ``rep_out``: a :class:`~identifiable.groups.Rep` or a list of generator
     matrices acting on ``V_0`` / ``V_L`` (``rep_out``: default trivial for an MLP, ``rep_in`` for

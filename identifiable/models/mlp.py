@@ -1,4 +1,4 @@
-"""Models (Definition 3.1 [SMBK26]) and the multi-layer perceptron of eq. (7).
+"""The multi-layer perceptron of eq. (7) [SMBK26] (a :class:`~identifiable.models.base.Model`).
 
 A *model of depth L* is a sequence of layers ``f_i: V_{i-1} x Theta_i -> V_i``; its end-to-end map
 is the composition (1) ``f(x; theta) = f_L(.; theta_L) o ... o f_1(x; theta_1)``. Here
@@ -36,7 +36,7 @@ alone determines it only up to ``{+-1}^{d_i}``; :func:`identifiable.align` retur
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,45 +47,16 @@ from identifiable import activations as _acts
 from identifiable import zero as _zero
 from identifiable.activations import Activation
 from identifiable.latent_groups import LatentGroup, TrivialGroup
+from identifiable.models.base import Layer, Model, as_batch, input_symbols
 from identifiable.numbers import as_matrix, default_tol, sample_tol, to_numpy, validates_arguments
 from identifiable.verdict import UndecidedError, Verdict
 
-__all__ = ["Layer", "AffineLayer", "Model", "MLP", "Theta", "TrivialGroup", "input_symbols"]
+__all__ = ["AffineLayer", "MLP", "Theta"]
 
 
 # ---------------------------------------------------------------------------------- helpers
-def input_symbols(d: int, name: str = "x") -> sp.Matrix:
-    """Real sympy symbols ``x1, ..., xd`` as a column matrix."""
-    return sp.Matrix([sp.Symbol(f"{name}{j + 1}", real=True) for j in range(d)])
-
-
 def _zero_vec(d: int, exact: bool):
     return sp.ImmutableMatrix.zeros(d, 1) if exact else np.zeros(d)
-
-
-def _as_batch(x: Any, d: int, name: str = "x") -> tuple[np.ndarray, bool]:
-    """(n, d) float64 batch and whether the input was a single vector."""
-    if isinstance(x, sp.MatrixBase):
-        x = np.array(x.evalf(17).tolist(), dtype=float)
-        if x.shape == (d, 1):
-            x = x[:, 0]
-    if isinstance(x, np.ndarray) and x.dtype.kind not in "iufO":
-        raise TypeError(f"{name}: expected numbers of shape (n, {d}) or ({d},), got an array of "
-                        f"dtype {x.dtype}")
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"{name}: expected numbers of shape (n, {d}) or ({d},), got "
-                         f"{type(x).__name__} that is not a rectangular array of numbers "
-                         f"({exc})") from None
-    single = arr.ndim == 1
-    if single:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != d:
-        raise ValueError(f"{name}: expected shape (n, {d}) or ({d},), got {np.shape(x)}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or inf")
-    return arr, single
 
 
 def _to_np(M: Any) -> np.ndarray:
@@ -127,40 +98,6 @@ def _vec(b: Any, exact: bool):
 
 
 # ---------------------------------------------------------------------------------- layers
-class Layer:
-    """One layer ``f_i: V_{i-1} x Theta_i -> V_i`` of Definition 3.1 [SMBK26].
-
-    Parameters
-    ----------
-    fn:
-        Numeric map ``fn(X, theta_i) -> Y`` on a batch ``X`` of shape ``(n, in_dim)``.
-    in_dim, out_dim:
-        ``dim V_{i-1}`` and ``dim V_i``.
-    symbolic:
-        Optional sympy map ``symbolic(x, theta_i) -> sympy Matrix`` on a column ``x``.
-    name:
-        Display name.
-    """
-
-    def __init__(self, fn: Callable[[np.ndarray, Any], np.ndarray], in_dim: int, out_dim: int,
-                 *, symbolic: Callable[[sp.Matrix, Any], sp.Matrix] | None = None,
-                 name: str = "layer"):
-        self._fn = fn
-        self._symbolic = symbolic
-        self.in_dim, self.out_dim, self.name = int(in_dim), int(out_dim), name
-
-    def __call__(self, X: np.ndarray, theta_i: Any) -> np.ndarray:
-        return self._fn(X, theta_i)
-
-    def symbolic(self, x: sp.Matrix, theta_i: Any) -> sp.Matrix:
-        if self._symbolic is None:
-            raise NotImplementedError(f"{self.name}: no symbolic form was given")
-        return self._symbolic(x, theta_i)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name}: R^{self.in_dim} -> R^{self.out_dim})"
-
-
 class AffineLayer(Layer):
     """``f(x; (W, b)) = sigma(W x + b)``, eq. (7) [SMBK26]; affine when ``activation`` is None."""
 
@@ -188,81 +125,6 @@ class AffineLayer(Layer):
         if self.activation is None:
             return z
         return z.applyfunc(self.activation.at)
-
-
-# ---------------------------------------------------------------------------------- models
-class Model:
-    """A deep model (Definition 3.1 [SMBK26]): layers ``f_1, ..., f_L`` composed as in (1).
-
-    ``theta`` is any sequence ``(theta_1, ..., theta_L)`` the layers understand.
-    """
-
-    def __init__(self, layers: Sequence[Layer]):
-        layers = list(layers)
-        if not layers:
-            raise ValueError("layers: a model has depth L >= 1")
-        for i in range(1, len(layers)):
-            if layers[i].in_dim != layers[i - 1].out_dim:
-                raise ValueError(f"layers[{i}]: input dimension {layers[i].in_dim} differs from "
-                                 f"the output dimension {layers[i - 1].out_dim} of layers[{i - 1}]")
-        self.layers = layers
-
-    @property
-    def depth(self) -> int:
-        """L, the number of layers."""
-        return len(self.layers)
-
-    @property
-    def in_dim(self) -> int:
-        return self.layers[0].in_dim
-
-    @property
-    def out_dim(self) -> int:
-        return self.layers[-1].out_dim
-
-    def _thetas(self, theta: Any) -> list:
-        thetas = list(theta)
-        if len(thetas) != self.depth:
-            raise ValueError(f"theta: expected {self.depth} layer parameters, got {len(thetas)}")
-        return thetas
-
-    def forward(self, x: Any, theta: Any) -> np.ndarray:
-        """``f(x; theta)`` on a batch ``x`` of shape ``(n, d_0)`` (or one vector ``(d_0,)``)."""
-        X, single = _as_batch(x, self.in_dim)
-        for layer, th in zip(self.layers, self._thetas(theta)):
-            X = layer(X, th)
-        return X[0] if single else X
-
-    __call__ = forward
-
-    def latents(self, x: Any, theta: Any) -> list[np.ndarray]:
-        """``[x, f_1(x), f_2(f_1(x)), ...]``: the points of ``V_0, ..., V_L``."""
-        X, _ = _as_batch(x, self.in_dim)
-        out = [X]
-        for layer, th in zip(self.layers, self._thetas(theta)):
-            out.append(layer(out[-1], th))
-        return out
-
-    def symbolic(self, theta: Any, x: sp.Matrix | None = None) -> sp.Matrix:
-        """``f(x; theta)`` as a sympy column in input symbols ``x`` (default ``x1..x_{d_0}``)."""
-        v = input_symbols(self.in_dim) if x is None else sp.Matrix(x)
-        for layer, th in zip(self.layers, self._thetas(theta)):
-            v = layer.symbolic(v, th)
-        return v
-
-    def then(self, other: Model) -> Model:
-        """The composed model ``self`` followed by ``other`` (depth ``L + L'``); its parameter
-        is ``list(theta) + list(theta_other)``."""
-        if other.in_dim != self.out_dim:
-            raise ValueError(f"other: input dimension {other.in_dim} differs from this model's "
-                             f"output dimension {self.out_dim}")
-        return Model(self.layers + other.layers)
-
-    __rshift__ = then
-
-    def __repr__(self) -> str:
-        dims = [self.in_dim] + [layer.out_dim for layer in self.layers]
-        return f"Model(depth {self.depth}, dims {dims})"
 
 
 # ---------------------------------------------------------------------------------- parameters
@@ -587,7 +449,7 @@ class MLP(Model):
     def forward(self, x: Any, theta: Any) -> np.ndarray:
         """``f(x; theta)``, vectorised: ``x`` of shape ``(n, d_0)`` or ``(d_0,)``."""
         theta = self.check_theta(theta)
-        X, single = _as_batch(x, self.widths[0])
+        X, single = as_batch(x, self.widths[0])
         for layer, th in zip(self.layers, theta.numeric):
             X = layer(X, th)
         return X[0] if single else X
@@ -632,7 +494,7 @@ class MLP(Model):
     def pre_activations(self, x: Any, theta: Any) -> list[np.ndarray]:
         """``[z_1, ..., z_L]`` with ``z_i = W_i h_{i-1} + b_i`` on a batch."""
         theta = self.check_theta(theta)
-        X, _ = _as_batch(x, self.widths[0])
+        X, _ = as_batch(x, self.widths[0])
         zs = []
         for layer, th in zip(self.layers, theta.numeric):
             Z = layer.pre(X, th)
