@@ -400,10 +400,6 @@ class AttentionLayer(Layer):
     def in_shape(self) -> tuple[int, int, int]:
         return (self.n, self.d_in, self.h_in)
 
-    @property
-    def out_shape(self) -> tuple[int, int, int]:
-        return (self.n, self.d_out, self.h_out)
-
     def xbar(self, X: np.ndarray, p: AttentionLayerParams) -> np.ndarray:
         """``Xbar = X W_O (+ P)`` of shape ``(batch, n, e)``."""
         B = X.shape[0]
@@ -754,15 +750,6 @@ class AttentionModel(Model):
         for layer, p in zip(self.layers, theta):
             out.append(layer.heads(out[-1], p))
         return out if shaped else [Y.reshape(Y.shape[0], -1) for Y in out]
-
-    def layer_forward(self, i: int, X: Any, theta: Any) -> np.ndarray:
-        """``f_i(X; theta_i)`` for ``X`` in ``V_{i-1}`` (``1 <= i <= L``), shaped
-        ``(batch, n, d_i, h_i)``."""
-        theta = self.check_theta(theta)
-        if not 1 <= i <= self.depth:
-            raise ValueError(f"i: layers are 1..{self.depth}, got {i}")
-        Xa, _ = self._read_input(X, i - 1, "X")
-        return self.layers[i - 1].heads(Xa, theta[i - 1])
 
     def attention_maps(self, x: Any, theta: Any, layer: int = 1) -> np.ndarray:
         """The attention matrices of layer ``layer``: ``(batch, h_layer, n, n)``."""

@@ -304,10 +304,6 @@ class MLP(Model):
     def hidden_widths(self) -> list[int]:
         return self.widths[1:-1]
 
-    def same_architecture(self, other: MLP) -> bool:
-        return (isinstance(other, MLP) and self.widths == other.widths and self.bias == other.bias
-                and [a.name for a in self.activations] == [a.name for a in other.activations])
-
     # ------------------------------------------------------------------ parameters
     def params(self, weights: Sequence[Any], biases: Sequence[Any] | None = None) -> Theta:
         """Validate and convert parameters into a :class:`Theta`.
@@ -330,7 +326,6 @@ class MLP(Model):
                              f"{self.widths}), got {len(weights)}")
         if biases is not None:
             if not self.bias:
-                biases = list(biases)
                 raise ValueError("biases: this MLP was built with bias=False; pass biases=None")
             try:
                 biases = list(biases)
