@@ -18,13 +18,6 @@ from identifiable import (
     relu,
     submodels,
 )
-from identifiable.equivariance import (
-    check_adjunction,
-    check_layer_equivariance,
-    intertwiner_space,
-    is_equivariant,
-    random_equivariant_params,
-)
 from identifiable.identifiability import (
     align,
     functional_dimension,
@@ -38,13 +31,20 @@ from identifiable.models import MLP, Layer, Model, Theta
 from identifiable.models.attention import AttentionModel, HeadAction, token_permutations
 from identifiable.quotients import prop_d_4
 from identifiable.relu import prop_2_3, prop_b_1, prop_d_1, relu_sum_identity
-from identifiable.submodels import Submodel, reduce
 from identifiable.theory.attention import (
     align_attention,
     equivariant_attention,
     is_equivariant_attention,
 )
+from identifiable.theory.equivariance import (
+    check_adjunction,
+    check_layer_equivariance,
+    intertwiner_space,
+    is_equivariant,
+    random_equivariant_params,
+)
 from identifiable.theory.latent_actions import latent_actions
+from identifiable.theory.submodels import Submodel, reduce
 from identifiable.verdict import UndecidedError, Verdict
 
 #: the attention model of eq. (10) [SMBK26] (DESIGN.md's name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from identifiable.equivariance import EquivariantCase, planted_equivariant_mlp
+from identifiable.theory.equivariance import EquivariantCase, planted_equivariant_mlp
 
 __all__ = ["EquivariantCase", "layerwise_equivariant_networks"]
 

@@ -39,13 +39,6 @@ import numpy as np
 import sympy as sp
 
 from identifiable import zero as _zero
-from identifiable.equivariance import (
-    check_layer_equivariance,
-    confirm_exactly,
-    group_pair,
-    is_equivariant,
-    theta_prime,
-)
 from identifiable.groups import Rep, check_homomorphism
 from identifiable.identifiability import align, same_function
 from identifiable.models import MLP
@@ -58,7 +51,6 @@ from identifiable.numbers import (
     validate_tol,
     validates_arguments,
 )
-from identifiable.submodels import GammaUndefined, reduce
 from identifiable.theory.attention import (
     align_attention,
     check_layers_equivariant,
@@ -67,6 +59,14 @@ from identifiable.theory.attention import (
     input_batch,
     inverse_params,
 )
+from identifiable.theory.equivariance import (
+    check_layer_equivariance,
+    confirm_exactly,
+    group_pair,
+    is_equivariant,
+    theta_prime,
+)
+from identifiable.theory.submodels import GammaUndefined, reduce
 from identifiable.verdict import Verdict
 
 __all__ = ["latent_actions", "steps_for", "Theorem41Steps", "MLPSteps", "AttentionSteps",
