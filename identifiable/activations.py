@@ -67,6 +67,15 @@ _N_TERMS = 12
 _RESIDUAL_TOL = PROBE_TOL
 
 
+class _cached_readonly(functools.cached_property):
+    """A :func:`functools.cached_property` that cannot be assigned from outside: computed once
+    per object on first access, kept in the object's ``__dict__``, and ``obj.name = value``
+    raises :class:`AttributeError` (the shared, cached objects of :func:`get` stay as built)."""
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        raise AttributeError(f"{type(instance).__name__}.{self.attrname} is read-only")
+
+
 @dataclass(frozen=True)
 class Derivation:
     """Result of deriving the intertwiner group: ``kind`` is ``"linear"`` or ``"monomial"``."""
@@ -149,6 +158,30 @@ class Activation:
 
     def __repr__(self) -> str:
         return f"Activation({self.name}: x -> {self.expr})"
+
+    # ------------------------------------------------------------------ family and derivative
+    @_cached_readonly
+    def family(self) -> tuple[str, Any]:
+        """The family the identifiability theorems are stated for, decided from the expression
+        (read-only, computed once): ``("tanh", None)``, ``("sigmoid", None)``,
+        ``("linear", s)`` for ``sigma(x) = s x``, ``("power", m)`` for ``sigma(x) = c x^m`` with
+        ``m >= 2``, ``("relu", None)`` or ``("other", None)``."""
+        return _family_of(self.expr)
+
+    @_cached_readonly
+    def derivative(self) -> sp.Expr:
+        """sigma'(x) as a sympy expression in :data:`X` (read-only, computed once)."""
+        return sp.diff(self.expr, X)
+
+    @functools.cached_property
+    def _derivative_lambdified(self) -> Callable:
+        return sp.lambdify(X, self.derivative, modules=["scipy", "numpy"])
+
+    def derivative_values(self, values: np.ndarray) -> np.ndarray:
+        """sigma'(values), vectorised over a float numpy array, broadcast to its shape (a
+        constant derivative gives a read-only broadcast view)."""
+        return np.broadcast_to(np.asarray(self._derivative_lambdified(values), dtype=float),
+                               values.shape)
 
     # ------------------------------------------------------------------ structure
     @functools.cached_property
@@ -497,6 +530,29 @@ def _combine(pos, neg) -> ScalingSet | str:
     if sp.simplify(val_n - val_p.subs(_A, -_A)) == 0 and sp.simplify(val_p - _A) == 0:
         return ScalingSet("nonzero", sp.Abs(_A))
     return ScalingSet("nonzero", sp.Piecewise((val_p, _A > 0), (val_n, True)))
+
+
+@functools.lru_cache(maxsize=128)
+def _family_of(e: sp.Expr) -> tuple[str, Any]:
+    """:attr:`Activation.family` of an expression in :data:`X` (cached by expression, so equal
+    expressions built twice are classified once)."""
+    x = X
+    try:
+        if sp.simplify(e - sp.tanh(x)) == 0:
+            return "tanh", None
+        if sp.simplify(e - 1 / (1 + sp.exp(-x))) == 0:
+            return "sigmoid", None
+        if e.is_polynomial(x):
+            p = sp.Poly(e, x)
+            terms = p.terms()
+            if len(terms) == 1 and p.degree() >= 1:
+                m = p.degree()
+                return ("linear", terms[0][1]) if m == 1 else ("power", m)
+        if sp.simplify(e - sp.Max(0, x)) == 0:
+            return "relu", None
+    except (sp.PolynomialError, TypeError, NotImplementedError):
+        pass
+    return "other", None
 
 
 # ---------------------------------------------------------------------- zero test

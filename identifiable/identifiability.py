@@ -57,7 +57,6 @@ ReLU, leaky ReLU, GELU, softplus, others
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -67,7 +66,6 @@ import numpy as np
 import sympy as sp
 
 from identifiable import zero as _zero
-from identifiable.activations import X as _X
 from identifiable.latent_groups import LatentGroup
 from identifiable.models import MLP, Theta
 from identifiable.numbers import (
@@ -725,33 +723,13 @@ def same_function(model: MLP, theta: Any, theta2: Any, *, n_samples: int = 256,
 # ---------------------------------------------------------------------------------- families
 def activation_family(act: Any) -> tuple[str, Any]:
     """``("tanh", None)``, ``("sigmoid", None)``, ``("power", m)``, ``("linear", s)``,
-    ``("relu", None)`` or ``("other", None)``, decided from the expression."""
-    return _family_of(act.expr)
-
-
-@functools.lru_cache(maxsize=128)
-def _family_of(e: sp.Expr) -> tuple[str, Any]:
-    x = _X
-    try:
-        if sp.simplify(e - sp.tanh(x)) == 0:
-            return "tanh", None
-        if sp.simplify(e - 1 / (1 + sp.exp(-x))) == 0:
-            return "sigmoid", None
-        if e.is_polynomial(x):
-            p = sp.Poly(e, x)
-            terms = p.terms()
-            if len(terms) == 1 and p.degree() >= 1:
-                m = p.degree()
-                return ("linear", terms[0][1]) if m == 1 else ("power", m)
-        if sp.simplify(e - sp.Max(0, x)) == 0:
-            return "relu", None
-    except (sp.PolynomialError, TypeError, NotImplementedError):
-        pass
-    return "other", None
+    ``("relu", None)`` or ``("other", None)``: :attr:`Activation.family
+    <identifiable.activations.Activation.family>`, decided from the expression."""
+    return act.family
 
 
 def _family(model: MLP) -> tuple[str, Any]:
-    fams = {activation_family(a) for a in model.activations}
+    fams = {a.family for a in model.activations}
     if not fams:
         return "none", None
     if len(fams) > 1:
@@ -1177,19 +1155,6 @@ class FunctionalDimension:
                 "singular_values_tail": self.singular_values[-8:].tolist()}
 
 
-def _derivative(act: Any):
-    cache = getattr(act, "_identifiable_derivative", None)
-    if cache is None:
-        dexpr = sp.diff(act.expr, _X)
-        f = sp.lambdify(_X, dexpr, modules=["scipy", "numpy"])
-
-        def cache(z: np.ndarray, f=f) -> np.ndarray:
-            out = f(z)
-            return np.broadcast_to(np.asarray(out, dtype=float), z.shape)
-        act._identifiable_derivative = cache
-    return cache
-
-
 def jacobian(model: MLP, theta: Any, X: np.ndarray) -> np.ndarray:
     """``d f(x; theta) / d theta`` for every row of X: shape ``(n * d_L, n_params)``, columns in
     the order of :meth:`Theta.flat` (``W_1`` row-major, ``b_1``, ``W_2``, ...; no biases for a
@@ -1214,7 +1179,7 @@ def jacobian(model: MLP, theta: Any, X: np.ndarray) -> np.ndarray:
         blocks = parts + blocks
         if i > 0:
             W = np.asarray(theta.weights[i])
-            G = (G @ W) * _derivative(model.activations[i - 1])(zs[i - 1])[:, None, :]
+            G = (G @ W) * model.activations[i - 1].derivative_values(zs[i - 1])[:, None, :]
     J = np.concatenate(blocks, axis=2)
     return J.reshape(n * dL, -1)
 

@@ -1,5 +1,7 @@
 """Activations: the derived intertwiner groups against an independent numeric ground truth."""
 
+import functools
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -165,3 +167,64 @@ def test_random_family_groups_hold_numerically(act):
         else:
             _, res = best_c_residual(act, a)
             assert res > 1e-6
+
+
+# ---------------------------------------------------------------------------- family, derivative
+X = activations.X
+
+
+@pytest.mark.parametrize("name,family,derivative", [
+    ("tanh", ("tanh", None), 1 - sp.tanh(X) ** 2),
+    ("sigmoid", ("sigmoid", None), sp.exp(-X) / (1 + sp.exp(-X)) ** 2),
+    ("relu", ("relu", None), sp.Heaviside(X)),
+    ("power:3", ("power", 3), 3 * X ** 2),
+    ("power:2", ("power", 2), 2 * X),
+    ("identity", ("linear", 1), sp.Integer(1)),
+    ("gelu", ("other", None), None),
+    ("leaky_relu:0.1", ("other", None), None),
+])
+def test_family_and_derivative(name, family, derivative):
+    act = activations.get(name)
+    assert act.family == family
+    if derivative is not None:
+        assert sp.simplify(act.derivative - derivative) == 0, act.derivative
+    # the numeric derivative agrees with central differences away from the kink at 0
+    z = np.array([[-2.5, -0.7, -0.1], [0.2, 1.3, 3.0]])
+    h = 1e-6
+    fd = (act.reference(z + h) - act.reference(z - h)) / (2 * h)
+    d = act.derivative_values(z)
+    assert d.shape == z.shape
+    np.testing.assert_allclose(d, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_family_of_unnamed_expressions():
+    assert activations.from_sympy(sp.tanh(x), x).family == ("tanh", None)
+    assert activations.from_sympy(sp.Rational(5, 2) * x, x).family == ("linear", sp.Rational(5, 2))
+    assert activations.from_sympy(7 * x ** 5, x).family == ("power", 5)
+    assert activations.from_sympy(x + x ** 3, x).family == ("other", None)
+    assert activations.from_sympy(sp.Max(0, x), x).family == ("relu", None)
+
+
+def test_family_and_derivative_are_read_only_and_shared():
+    a, b = activations.get("tanh"), activations.get("tanh")
+    assert a is b  # get() hands out one shared object per name
+    fam, der = a.family, a.derivative
+    assert b.family is fam and b.derivative is der  # computed once, on the object
+    for attr, value in (("family", ("other", None)), ("derivative", x)):
+        with pytest.raises(AttributeError, match="read-only"):
+            setattr(a, attr, value)
+    assert a.family is fam and a.derivative is der
+    # the library's own users (the Jacobian of functional_dimension) leave the shared object as
+    # Activation built it: every attribute is set in Activation.__init__ or is one of its cached
+    # properties; no other module hangs state on it
+    from identifiable.identifiability import jacobian
+    from identifiable.models import MLP
+
+    m = MLP([2, 3, 1], "tanh")
+    assert m.activations[0] is a
+    before = set(vars(a))
+    jacobian(m, m.random_params(0), np.ones((4, 2)))
+    cached = {k for k, v in vars(type(a)).items() if isinstance(v, functools.cached_property)}
+    own = {"expr", "x", "name", "_numeric", "_lambdified"}
+    assert set(vars(a)) - before <= cached
+    assert set(vars(a)) <= own | cached
