@@ -21,10 +21,17 @@ Activations and intertwiners (:mod:`identifiable.activations`, :mod:`identifiabl
 
 Models (:mod:`identifiable.models`):
 
-* :func:`mlp_widths`, :func:`mlps`, :func:`mlp_params`, :func:`mlps_with_params`: random MLPs
-  and exact or float parameters; :func:`latent_elements`: random k in K.
+* :func:`mlp_widths`: widths ``[d_0, ..., d_L]``;
+* :func:`mlps`: :class:`~identifiable.models.MLP` with a drawn activation (one of
+  :data:`MODEL_ACTIVATIONS` by default) and drawn widths;
+* :func:`mlp_params`: a :class:`~identifiable.models.Theta` for a given MLP, exact (small
+  rationals, :func:`rationals`) or float;
+* :func:`latent_elements`: ``k = (A_1, ..., A_{L-1})`` in ``K`` (exact monomial matrices with the
+  activation's scalings via :func:`monomial_matrices`, or exact invertible matrices for linear
+  activations), or float elements seeded from a drawn integer;
+* :func:`mlps_with_params`: ``(model, theta)`` pairs.
 
-Equivariant networks (:mod:`identifiable.equivariance`):
+Equivariant networks (:mod:`identifiable.theory.equivariance`):
 
 * :func:`layerwise_equivariant_networks`: random exact MLPs, layerwise equivariant for a random
   permutation group and random representations into K_i, then scrambled by a random k in K.
@@ -32,30 +39,17 @@ Equivariant networks (:mod:`identifiable.equivariance`):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import sympy as sp
 from hypothesis import strategies as st
 
-from identifiable._core_strategies import (
-    activation_family,
-    activation_names,
-    exact_intertwiner_pairs,
-    invertible_matrices,
-    monomial_matrices,
-    rationals,
-)
-from identifiable._equivariant_strategies import (
-    EquivariantCase,
-    layerwise_equivariant_networks,
-)
-from identifiable._model_strategies import (
-    MODEL_ACTIVATIONS,
-    latent_elements,
-    mlp_params,
-    mlp_widths,
-    mlps,
-    mlps_with_params,
-)
+from identifiable import activations as _activations
 from identifiable.groups import Rep, matrix_of_permutation
+from identifiable.latent_groups import SCALINGS
+from identifiable.models import MLP, Theta
+from identifiable.theory.equivariance import EquivariantCase, planted_equivariant_mlp
 
 __all__ = [
     "permutation_matrices",
@@ -80,6 +74,7 @@ __all__ = [
 ]
 
 
+# ---------------------------------------------------------------------- groups
 @st.composite
 def permutation_matrices(draw: st.DrawFn, n: int) -> np.ndarray:
     """``n x n`` permutation matrices (``int64``, ``M[perm[i], i] = 1``)."""
@@ -137,3 +132,193 @@ def finite_matrix_groups(draw: st.DrawFn, max_dim: int = 4, max_generators: int 
         gens = [U @ g @ V for g in gens]
     return Rep(gens, name="random signed permutation group" + (" (conjugated)" if conjugate
                                                                 else ""))
+
+
+# ---------------------------------------------------------------------- activations, intertwiners
+DEFAULT_NAMES = ("relu", "leaky_relu:0.1", "tanh", "sigmoid", "gelu", "softplus", "power:2",
+                 "power:3", "identity")
+
+
+def activation_names(names: Sequence[str] = DEFAULT_NAMES) -> st.SearchStrategy[str]:
+    """Names of built-in activations."""
+    return st.sampled_from(list(names))
+
+
+@st.composite
+def activation_family(draw, max_degree: int = 4) -> _activations.Activation:
+    """Random activations from a family: polynomials c_1 x + ... + c_m x^m with small integer
+    coefficients, optionally composed with tanh; their groups differ with the parity pattern."""
+    x = sp.Symbol("x")
+    degree = draw(st.integers(2, max_degree))
+    coeffs = draw(st.lists(st.integers(-3, 3), min_size=degree, max_size=degree)
+                  .filter(lambda c: any(c[1:])))
+    expr = sum(c * x ** (k + 1) for k, c in enumerate(coeffs))
+    if draw(st.booleans()):
+        expr = sp.tanh(expr)
+    return _activations.from_sympy(expr, x)
+
+
+def rationals(max_numerator: int = 6, max_denominator: int = 4,
+              nonzero: bool = True) -> st.SearchStrategy[sp.Rational]:
+    """Small exact rationals p/q."""
+    return st.builds(lambda p, q: sp.Rational(p, q),
+                     st.integers(-max_numerator, max_numerator).filter(
+                         lambda p: p != 0 or not nonzero),
+                     st.integers(1, max_denominator))
+
+
+@st.composite
+def monomial_matrices(draw, d: int | st.SearchStrategy[int] | None = None,
+                      scalings: str = "nonzero") -> sp.ImmutableMatrix:
+    """Exact monomial matrices P D with entries in a scaling set ("nonzero", "positive",
+    "sign", "one": all monomial, positively scaled, signed, plain permutations)."""
+    if scalings not in SCALINGS:
+        raise ValueError(f"scalings must be one of {sorted(SCALINGS)}")
+    if d is None:
+        d = st.integers(1, 4)
+    n = draw(d) if isinstance(d, st.SearchStrategy) else d
+    perm = draw(st.permutations(range(n)))
+    M = sp.zeros(n, n)
+    for i, j in enumerate(perm):
+        if scalings == "one":
+            a = sp.Integer(1)
+        elif scalings == "sign":
+            a = draw(st.sampled_from([sp.Integer(1), sp.Integer(-1)]))
+        else:
+            a = abs(draw(rationals()))
+            if scalings == "nonzero" and draw(st.booleans()):
+                a = -a
+        M[i, j] = a
+    return sp.ImmutableMatrix(M)
+
+
+@st.composite
+def invertible_matrices(draw, max_dim: int = 4, min_dim: int = 1) -> sp.ImmutableMatrix:
+    """Exact invertible rational matrices (rejection-sampled on the rank)."""
+    n = draw(st.integers(min_dim, max_dim))
+    entries = draw(st.lists(rationals(nonzero=False), min_size=n * n, max_size=n * n))
+    M = sp.Matrix(n, n, entries)
+    if M.rank() < n:
+        M = M + sp.eye(n) * (1 + max((abs(e) for e in entries), default=0) * n)
+    return sp.ImmutableMatrix(M)
+
+
+@st.composite
+def exact_intertwiner_pairs(draw, names: st.SearchStrategy[str] | None = None,
+                            max_dim: int = 4) -> tuple[str, sp.ImmutableMatrix, sp.ImmutableMatrix]:
+    """(activation name, A, B) with sigma(A x) = B sigma(x): A a random member of the derived
+    intertwiner group, B its partner."""
+    name = draw(names if names is not None else activation_names())
+    act = _activations.get(name)
+    n = draw(st.integers(1, max_dim))
+    K = act.intertwiner_group(n)
+    if K.family == "monomial":
+        A = draw(monomial_matrices(n, K.scalings.kind))
+    else:
+        A = draw(invertible_matrices(max_dim=n, min_dim=n))
+    return name, A, sp.ImmutableMatrix(K.partner(A))
+
+
+# ---------------------------------------------------------------------- models
+#: activations with a derived intertwiner group, as used by :func:`mlps`
+MODEL_ACTIVATIONS = ("tanh", "relu", "power:2", "power:3", "sigmoid", "identity", "gelu",
+                     "leaky_relu:1/10")
+
+
+@st.composite
+def mlp_widths(draw: st.DrawFn, min_depth: int = 1, max_depth: int = 3, min_width: int = 1,
+               max_width: int = 4) -> list[int]:
+    """``[d_0, ..., d_L]`` with ``min_depth <= L <= max_depth`` and widths in
+    ``[min_width, max_width]``."""
+    L = draw(st.integers(min_depth, max_depth))
+    return [draw(st.integers(min_width, max_width)) for _ in range(L + 1)]
+
+
+@st.composite
+def mlps(draw: st.DrawFn, activations: Sequence[str] = MODEL_ACTIVATIONS,
+         widths: st.SearchStrategy[list[int]] | None = None,
+         bias: bool | None = None) -> MLP:
+    """An :class:`MLP` with one drawn activation (all hidden layers) and drawn widths."""
+    ws = draw(widths if widths is not None else mlp_widths())
+    act = draw(st.sampled_from(list(activations)))
+    b = draw(st.booleans()) if bias is None else bias
+    return MLP(ws, act, bias=b)
+
+
+@st.composite
+def mlp_params(draw: st.DrawFn, model: MLP, exact: bool = True, max_numerator: int = 5,
+               max_denominator: int = 3, scale: float = 1.0) -> Theta:
+    """Parameters for ``model``: exact rationals ``p/q`` or floats in ``[-scale, scale]``."""
+    Ws, bs = [], []
+    for i in range(model.depth):
+        r, c = model.widths[i + 1], model.widths[i]
+        if exact:
+            ent = st.lists(rationals(max_numerator, max_denominator, nonzero=False),
+                           min_size=r * c, max_size=r * c)
+            Ws.append(sp.ImmutableMatrix(r, c, draw(ent)))
+            if model.bias:
+                bs.append(sp.ImmutableMatrix(r, 1, draw(st.lists(
+                    rationals(max_numerator, max_denominator, nonzero=False), min_size=r,
+                    max_size=r))))
+        else:
+            fl = st.floats(-scale, scale, allow_nan=False, allow_infinity=False, width=64)
+            Ws.append(np.array(draw(st.lists(fl, min_size=r * c, max_size=r * c)),
+                               dtype=float).reshape(r, c))
+            if model.bias:
+                bs.append(np.array(draw(st.lists(fl, min_size=r, max_size=r)), dtype=float))
+    return model.params(Ws, bs if model.bias else None)
+
+
+@st.composite
+def latent_elements(draw: st.DrawFn, model: MLP, exact: bool = True) -> list:
+    """``k = (A_1, ..., A_{L-1})`` in ``K = K_1 x ... x K_{L-1}`` of ``model``."""
+    out = []
+    for K in model.latent_groups():
+        if K.d == 0:
+            out.append(sp.ImmutableMatrix.zeros(0, 0) if exact else np.zeros((0, 0)))
+        elif not exact:
+            out.append(K.random(draw(st.integers(0, 2**31 - 1))))
+        elif K.family == "monomial":
+            out.append(draw(monomial_matrices(K.d, K.scalings.kind)))
+        elif K.family == "GL":
+            out.append(draw(invertible_matrices(max_dim=K.d, min_dim=K.d)))
+        else:  # pragma: no cover - no other latent groups exist yet
+            raise TypeError(f"unknown latent group {K!r}")
+    return out
+
+
+@st.composite
+def mlps_with_params(draw: st.DrawFn, activations: Sequence[str] = MODEL_ACTIVATIONS,
+                     exact: bool = True, widths: st.SearchStrategy[list[int]] | None = None,
+                     bias: bool | None = None) -> tuple[MLP, Theta]:
+    """``(model, theta)`` with drawn architecture and parameters."""
+    model = draw(mlps(activations, widths, bias))
+    return model, draw(mlp_params(model, exact=exact))
+
+
+# ---------------------------------------------------------------------- equivariant networks
+@st.composite
+def layerwise_equivariant_networks(draw, activations: tuple[str, ...] = ("tanh", "relu",
+                                                                          "power:3"),
+                                   max_points: int = 3, max_depth: int = 3,
+                                   invariant_output: bool | None = None) -> EquivariantCase:
+    """Random exact MLPs that are layerwise equivariant and then scrambled
+    (see :func:`identifiable.equivariance.planted_equivariant_mlp`): a random permutation group
+    on ``n <= max_points`` points, random representations into K_i (signed permutation
+    representations twisted by sign characters and trivial summands; no twist for ReLU),
+    equivariant weights from the kernel constraint, every hidden layer scrambled by a random
+    k_i in K_i."""
+    n = draw(st.integers(2, max_points))
+    perms = [list(draw(st.permutations(range(n)))) for _ in range(draw(st.integers(1, 2)))]
+    act = draw(st.sampled_from(list(activations)))
+    depth = draw(st.integers(2, max_depth))
+    hidden = []
+    for _ in range(depth - 1):
+        blocks = [("twisted" if act != "relu" and draw(st.booleans()) else "perm")
+                  for _ in range(draw(st.integers(1, 2)))]
+        if draw(st.booleans()):
+            blocks.append("trivial")
+        hidden.append(blocks)
+    inv = draw(st.booleans()) if invariant_output is None else invariant_output
+    return planted_equivariant_mlp(act, perms, hidden, invariant=inv,
+                                   seed=draw(st.integers(0, 2**16)))

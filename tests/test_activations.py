@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from identifiable import activations
+from identifiable import strategies as ids
 from identifiable.latent_groups import GeneralLinear, Monomial
 from identifiable.verdict import UndecidedError
 
@@ -152,7 +153,7 @@ def test_bad_input():
 
 
 @settings(max_examples=25, deadline=None)
-@given(__import__("identifiable.strategies", fromlist=["x"]).activation_family())
+@given(ids.activation_family())
 def test_random_family_groups_hold_numerically(act):
     """Random polynomial / tanh-of-polynomial activations: whatever group is derived, its
     members satisfy eq. (8) numerically and excluded sign flips do not."""

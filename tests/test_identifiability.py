@@ -9,7 +9,6 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from identifiable._model_strategies import latent_elements, mlp_params
 from identifiable.identifiability import (
     FunctionalDimension,
     align,
@@ -20,6 +19,7 @@ from identifiable.identifiability import (
     weakly_identifiable,
 )
 from identifiable.models import MLP
+from identifiable.strategies import latent_elements, mlp_params
 
 SETTINGS = settings(max_examples=12, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from identifiable import activations
-from identifiable._model_strategies import latent_elements, mlp_params, mlp_widths, mlps
 from identifiable.models import MLP, AffineLayer, Layer, Model, Theta
+from identifiable.strategies import latent_elements, mlp_params, mlp_widths, mlps
 from identifiable.verdict import UndecidedError
 
 SETTINGS = settings(max_examples=15, deadline=None,

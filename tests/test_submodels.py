@@ -8,10 +8,10 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from identifiable._model_strategies import mlp_params
 from identifiable.diagrams import Diagram, expr_is_zero
 from identifiable.identifiability import same_function
 from identifiable.models import MLP, Theta
+from identifiable.strategies import mlp_params
 from identifiable.submodels import (
     Submodel,
     from_intertwiners,

@@ -72,6 +72,6 @@ def test_cli_verify_fails_when_status_differs(tmp_path):
 
 def test_core_imports_without_torch():
     code = ("import sys; sys.modules['torch'] = None; import identifiable, identifiable.cli; "
-            "import identifiable.experiments; print('ok')")
+            "import identifiable.experiments, identifiable.strategies; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
