@@ -36,7 +36,15 @@ from sympy.polys.constructor import construct_domain
 from sympy.polys.matrices import DomainMatrix
 
 from identifiable import zero as _zero
-from identifiable.numbers import as_matrix, as_vector, default_tol, to_numpy, validates_arguments
+from identifiable.numbers import (
+    EIGENVALUE_TOL,
+    ENTRY_RTOL,
+    as_matrix,
+    as_vector,
+    default_tol,
+    to_numpy,
+    validates_arguments,
+)
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -414,7 +422,7 @@ def _singular_or_infinite(engine, g, name: str) -> None:
             raise ValueError(f"{name} {reason}{infinite}")
         return
     A = to_numpy(engine.dense(g)) if isinstance(engine, _FieldEngine) else g.astype(np.float64)
-    tol = engine.tol if engine.tol is not None else default_tol(A, rtol=1e-12)
+    tol = engine.tol if engine.tol is not None else default_tol(A, rtol=ENTRY_RTOL)
     sv = np.linalg.svd(A, compute_uv=False)
     if sv[-1] <= tol:
         raise ValueError(f"{name}: matrix is singular (smallest singular value {sv[-1]:.3g} "
@@ -440,7 +448,7 @@ def _exact_infinite_order(dm: DomainMatrix) -> str | None:
                         f"{f.as_expr()} (some eigenvalue is not a root of unity)")
     else:
         lam = np.linalg.eigvals(to_numpy(sp.ImmutableMatrix(dm.to_Matrix())))
-        if np.max(np.abs(np.abs(lam) - 1)) > 1e-6:
+        if np.max(np.abs(np.abs(lam) - 1)) > EIGENVALUE_TOL:
             return f"has an eigenvalue of modulus {_off_unit(lam):.6g} != 1"
     q = p.sqf_part()
     R = DomainMatrix.zeros((d, d), K).to_dense()
@@ -459,7 +467,7 @@ def _off_unit(lam: np.ndarray) -> float:
 
 def _float_infinite_order(A: np.ndarray, tol: float) -> str | None:
     lam = np.linalg.eigvals(A)
-    if np.max(np.abs(np.abs(lam) - 1)) > max(1e-6, 1e3 * tol):
+    if np.max(np.abs(np.abs(lam) - 1)) > max(EIGENVALUE_TOL, 1e3 * tol):
         return f"has an eigenvalue of modulus {_off_unit(lam):.6g} != 1"
     scale, eps = max(1.0, float(np.abs(A).max())), max(1e-5, 100 * tol)
     for mu in lam:

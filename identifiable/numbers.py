@@ -58,6 +58,9 @@ __all__ = [
     "PROBE_TOL",
     "RANK_RTOL",
     "FIT_RTOL",
+    "ENTRY_RTOL",
+    "RESIDUAL_RTOL",
+    "EIGENVALUE_TOL",
 ]
 
 #: relative tolerances of float comparisons per dtype (entry-wise and sampled defaults)
@@ -71,6 +74,13 @@ PROBE_TOL = 1e-12
 RANK_RTOL = 1e-10
 #: relative tolerance of numeric fits (attention heads: least-squares blocks, group elements)
 FIT_RTOL = 1e-6
+#: a float computed in a few operations from exact values (a scaling, a matrix entry) equals an
+#: exact number when within this (relative) distance
+ENTRY_RTOL = 1e-12
+#: sampled residuals of layers and networks (a few float layers deep): default relative tolerance
+RESIDUAL_RTOL = 1e-8
+#: numeric eigenvalues off the unit circle by more than this mean infinite order
+EIGENVALUE_TOL = 1e-6
 
 
 def _scalar_kind(v: Any, name: str) -> str:

@@ -46,6 +46,9 @@ from identifiable.numbers import (
 )
 from identifiable.verdict import Verdict
 
+#: scipy Nelder-Mead options of the counterexample search in prop_b_1 (not a verdict tolerance)
+_NELDER_MEAD = {"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000}
+
 __all__ = [
     "relu_sum_identity",
     "prop_2_3",
@@ -1052,7 +1055,7 @@ def ex_c_1_numeric(samples: Any, *, loss: str = "abs", seed: int = 0, n_starts: 
         out = (np.inf, np.zeros(dim))
         for _ in range(n_starts):
             r = minimize(fn, rng.normal(size=dim), method="Nelder-Mead",
-                         options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000})
+                         options=_NELDER_MEAD)
             if r.fun < out[0]:
                 out = (float(r.fun), r.x)
         return out

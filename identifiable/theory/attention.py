@@ -59,7 +59,10 @@ from identifiable.models.attention import (
     random_gl,
     rel_err,
 )
-from identifiable.numbers import validates_arguments
+from identifiable.numbers import (
+    FLOAT64_RTOL,
+    validates_arguments,
+)
 from identifiable.verdict import Verdict
 
 __all__ = [
@@ -249,7 +252,7 @@ def is_equivariant_attention(model: AttentionModel, theta: Any, rep_in: Rep,
 @validates_arguments
 @_zero.undecided_on_zero_tests
 def positional_invariance(model: AttentionModel, theta: Any, rep: Rep, *,
-                          tol: float = 1e-9) -> Verdict:
+                          tol: float = FLOAT64_RTOL) -> Verdict:
     """Are the positional encodings ``G``-invariant, ``P_i[sigma(p)] = P_i[p]`` for every token
     permutation ``sigma`` of ``G`` and every layer? (Remark 4.3, Section 5.2 [SMBK26].)
 

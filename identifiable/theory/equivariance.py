@@ -29,6 +29,7 @@ from identifiable import zero as _zero
 from identifiable.groups import Rep
 from identifiable.numbers import (
     RANK_RTOL,
+    RESIDUAL_RTOL,
     as_matrix,
     rationalise,
     sample_tol,
@@ -231,7 +232,7 @@ def _equivariant_exact(model, theta, G: GroupPair) -> Verdict:
 
 
 def _residual_tol(Y: np.ndarray, tol: float | None) -> float:
-    return sample_tol(tol, Y, rtol=1e-8)
+    return sample_tol(tol, Y, rtol=RESIDUAL_RTOL)
 
 
 def _precise_residual(model, theta, gi: Any, go: Any, x: np.ndarray, dps: int = 60) -> float | None:

@@ -41,6 +41,8 @@ from identifiable import zero as _zero
 from identifiable.diagrams import Diagram
 from identifiable.models import MLP, Theta, input_symbols
 from identifiable.numbers import (
+    ENTRY_RTOL,
+    FLOAT64_RTOL,
     as_matrix,
     default_tol,
     exact_inverse,
@@ -262,7 +264,7 @@ class Submodel:
                     "embedding)")
             if cols:
                 b = B[r, cols[0]]
-                if not S.contains(b, None if self.exact else 1e-12):
+                if not S.contains(b, None if self.exact else ENTRY_RTOL):
                     raise ValueError(f"B[{i - 1}]: entry ({r}, {cols[0]}) = {b} is not an "
                                      f"allowed scaling {S.name} of "
                                      f"{self.ambient.activations[i - 1].name}")
@@ -280,8 +282,8 @@ class Submodel:
                 "embedding)")
         rows, cols = np.nonzero(B)
         vals = B[rows, cols]
-        ok = {"one": np.abs(vals - 1.0) <= 1e-12,
-              "sign": np.abs(np.abs(vals) - 1.0) <= 1e-12,
+        ok = {"one": np.abs(vals - 1.0) <= ENTRY_RTOL,
+              "sign": np.abs(np.abs(vals) - 1.0) <= ENTRY_RTOL,
               "positive": vals > 0, "nonzero": vals != 0}[S.kind]
         if not np.all(ok):
             j = int(np.flatnonzero(~ok)[0])
@@ -640,7 +642,7 @@ class Submodel:
                         err = np.max(np.abs(to_numpy(self._gamma(i, gh))
                                             - to_numpy(self._gamma(i, g2))
                                             @ to_numpy(self._gamma(i, h2))), initial=0.0)
-                        if err > 1e-9:
+                        if err > FLOAT64_RTOL:
                             return Verdict.refuted(f"gamma_{i} is not a homomorphism",
                                                    counterexample={"layer": i, "g": g, "h": h})
                         continue
@@ -654,7 +656,8 @@ class Submodel:
                                              "of K~_i", n_samples=len(gens), tol=0.0))
         if not self.exact:
             parts.append(Verdict.checked("eq. (2) on generators with the scaling a = 2 (float "
-                                         "submodel)", n_samples=max(1, len(parts)), tol=1e-9))
+                                         "submodel)", n_samples=max(1, len(parts)),
+                                         tol=FLOAT64_RTOL))
         return _combine(parts, "eq. (2) [SMBK26]: alpha_i, alpha*_i equivariant under gamma_i on "
                                "generators of K~_i (transpositions, a symbolic scaling a in S / "
                                "generic symbolic matrices for GL), gamma_i homomorphic (generator "
@@ -1053,7 +1056,7 @@ class _Reducer:
             ctol = 4.0 * self.tol / max(float(np.min(norms)), 1e-300)
         else:
             ctol = 4.0 * self.tol
-        ktol = max(ctol, 1e-13) * float(np.sum(np.abs(g2)))
+        ktol = max(ctol, 0.1 * ENTRY_RTOL) * float(np.sum(np.abs(g2)))
         out = []
         j = 0
         n = len(rows)
@@ -1074,7 +1077,7 @@ class _Reducer:
                 cls, rest = [(rows[q], 1.0)], []
                 for m in remaining[1:]:
                     a = float(M[m] @ M[q] / (M[q] @ M[q]))
-                    if S.contains(a, 1e-9) and np.max(np.abs(M[m] - a * M[q])) <= self.tol:
+                    if S.contains(a, FLOAT64_RTOL) and np.max(np.abs(M[m] - a * M[q])) <= self.tol:
                         if S.kind == "one":
                             a = 1.0
                         elif S.kind == "sign":
