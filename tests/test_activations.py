@@ -128,7 +128,7 @@ def test_property_counterexample_rechecks():
     assert abs(np.tanh(xv) - np.tanh(-xv) - xv) > 1e-3
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(st.sampled_from(sorted(TABLE)), st.lists(st.floats(-30, 30), min_size=1, max_size=20))
 def test_fast_numeric_path_agrees_with_expression(name, values):
     act = activations.get(name)
@@ -152,7 +152,7 @@ def test_bad_input():
         activations.get("tanh").intertwiner_group(0)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(ids.activation_family())
 def test_random_family_groups_hold_numerically(act):
     """Random polynomial / tanh-of-polynomial activations: whatever group is derived, its

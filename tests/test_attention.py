@@ -27,7 +27,7 @@ from identifiable.attention import (
 from identifiable.models import Model
 from identifiable.theory.latent_actions import latent_actions
 
-SETTINGS = settings(max_examples=12, deadline=None,
+SETTINGS = settings(max_examples=12,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

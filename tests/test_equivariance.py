@@ -38,7 +38,7 @@ def numeric_layer_residual(model, theta, i, Ps, Ns, X):
     return worst
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, suppress_health_check=[HealthCheck.too_slow])
 @given(layerwise_equivariant_networks())
 def test_latent_actions_recovers_verified_homomorphisms(case):
     STATS["generated"] += 1
@@ -71,7 +71,7 @@ def test_latent_actions_recovers_verified_homomorphisms(case):
     STATS["recovered"] += 1
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, suppress_health_check=[HealthCheck.too_slow])
 @given(layerwise_equivariant_networks(activations=("tanh",)), st.data())
 def test_perturbed_networks_are_refuted_with_a_rechecked_counterexample(case, data):
     m = case.model

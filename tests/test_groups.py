@@ -16,7 +16,7 @@ from sympy.combinatorics.named_groups import CyclicGroup, DihedralGroup, Symmetr
 from identifiable import groups as G
 from identifiable import strategies as ids
 
-FAST = settings(max_examples=50, deadline=None,
+FAST = settings(max_examples=50,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -224,7 +224,7 @@ def test_noisy_float_generators_need_tol():
         G.Rep([g], max_order=500)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(ids.finite_matrix_groups(max_dim=3, max_generators=2, conjugate=False),
        st.integers(0, 2**32 - 1))
 def test_float_conjugates_close_to_the_same_order(rep, seed):

@@ -21,13 +21,9 @@ from identifiable.identifiability import (
 from identifiable.models import MLP
 from identifiable.strategies import latent_elements, mlp_params
 
-SETTINGS = settings(max_examples=12, deadline=None,
+SETTINGS = settings(max_examples=12,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 R = sp.Rational
-
-
-def fl(M):
-    return np.array(sp.Matrix(M).evalf().tolist(), float).reshape(np.shape(M))
 
 
 # ---------------------------------------------------------------------------- align

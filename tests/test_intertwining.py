@@ -37,7 +37,7 @@ def assert_counterexample_violates(act, A, B, cex, a=None, b=None):
 PROBE = np.random.default_rng(0).standard_normal((4, 400)) * 3
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(exact_intertwiner_pairs(activation_names(NAMES), max_dim=4))
 def test_members_are_proved_exactly(case):
     name, A, B = case
@@ -49,7 +49,7 @@ def test_members_are_proved_exactly(case):
     assert numeric_residual(act, A, B, PROBE[:d]) < 1e-8 * scale
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(exact_intertwiner_pairs(activation_names(NAMES), max_dim=4), st.data())
 def test_perturbations_are_refuted_with_a_rechecked_counterexample(case, data):
     name, A, B = case
@@ -74,7 +74,7 @@ def test_perturbations_are_refuted_with_a_rechecked_counterexample(case, data):
     assert_counterexample_violates(act, A2, B2, v.counterexample)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(activation_names(NAMES), invertible_matrices(max_dim=3))
 def test_generic_matrices_agree_with_numeric_ground_truth(name, A):
     act = activations.get(name)
@@ -85,7 +85,7 @@ def test_generic_matrices_agree_with_numeric_ground_truth(name, A):
         assert_counterexample_violates(act, A, A, v.counterexample)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(exact_intertwiner_pairs(activation_names(NAMES), max_dim=5), st.data())
 def test_float_inputs_are_tolerance_based(case, data):
     name, A, B = case

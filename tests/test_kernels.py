@@ -21,7 +21,7 @@ from identifiable.kernels import (
     random_flip_kernel,
 )
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite

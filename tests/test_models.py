@@ -14,7 +14,7 @@ from identifiable.models import MLP, AffineLayer, Layer, Model, Theta
 from identifiable.strategies import latent_elements, mlp_params, mlp_widths, mlps
 from identifiable.verdict import UndecidedError
 
-SETTINGS = settings(max_examples=15, deadline=None,
+SETTINGS = settings(max_examples=15,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

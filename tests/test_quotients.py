@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from identifiable import groups
 from identifiable.quotients import QuotientAction, finite_action, prop_d_4
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 GROUPS = [groups.cyclic(2), groups.cyclic(3), groups.cyclic(4), groups.dihedral(3),
           groups.symmetric(3)]
 

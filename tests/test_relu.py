@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import sympy.stats as sst
+from helpers import fl
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -19,13 +20,9 @@ from identifiable.relu import (
 )
 from identifiable.strategies import invertible_matrices
 
-SETTINGS = settings(max_examples=30, deadline=None,
+SETTINGS = settings(max_examples=30,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 RNG = np.random.default_rng(0)
-
-
-def fl(M):
-    return np.array(sp.Matrix(M).evalf().tolist(), dtype=float)
 
 
 def relu_sum_numeric(c, U, lin, Y):

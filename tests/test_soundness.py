@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import TINY, Z1, Z2, Z3, power_net_with_zero_output_bias
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,19 +19,12 @@ from identifiable.equivariance import planted_equivariant_mlp
 from identifiable.identifiability import identifiable
 from identifiable.verdict import UndecidedError
 
-Z1 = (sp.sqrt(2) + sp.sqrt(3)) ** 2 - 5 - 2 * sp.sqrt(6)  # = 0 (radicals)
-Z2 = sp.cos(sp.pi / 7) - sp.cos(2 * sp.pi / 7) + sp.cos(3 * sp.pi / 7) - sp.Rational(1, 2)  # = 0
-Z3 = sp.log(6) - sp.log(2) - sp.log(3)  # = 0 (logarithms)
-TINY = sp.sqrt(2) - sp.Rational(1414213562373095048801688724, 10**27)  # ~ 4e-28, not 0
-
 
 # ------------------------------------------------------------------ 1. power nets, b_L = 0
 def test_power_net_with_zero_output_bias_is_not_proved_identifiable():
     # before: identifiable and weakly_identifiable both 'proved', though th2 has the same
     # function and is not k . th (Kruskal counted the output-bias term only when b_L != 0)
-    m = idf.MLP([1, 2, 1], "power:3")
-    th = m.params([[[1], [1]], [[1, -1]]], [[1, -1], [0]])
-    th2 = m.params([[[1], [1]], [[sp.Rational(1, 2), sp.Rational(-1, 2)]]], [[2, -2], [-6]])
+    m, th, th2 = power_net_with_zero_output_bias()
     assert idf.same_function(m, th, th2).status == "proved"
     assert idf.align(m, th, th2).status == "refuted"
     v = identifiable(m, th)
@@ -144,7 +138,7 @@ def test_exact_rank_and_inverse():
     assert (zero.inverse(N) * N).applyfunc(sp.simplify) == sp.eye(2)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(st.lists(st.integers(-4, 4), min_size=4, max_size=4),
        st.sampled_from([Z1, Z2, Z3, sp.sqrt(2) * Z2]))
 def test_rank_with_disguised_zeros_matches_rational_rank(entries, z):

@@ -20,13 +20,9 @@ from identifiable.submodels import (
     redundant_neurons,
 )
 
-SETTINGS = settings(max_examples=12, deadline=None,
+SETTINGS = settings(max_examples=12,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 R = sp.Rational
-
-
-def fl(M):
-    return np.array(sp.Matrix(M).evalf().tolist(), float).reshape(np.shape(M))
 
 
 # ---------------------------------------------------------------------------- diagrams

@@ -7,6 +7,7 @@ import tarfile
 
 import numpy as np
 import pytest
+from helpers import Evil
 
 pytest.importorskip("torch")
 Image = pytest.importorskip("PIL.Image")
@@ -106,19 +107,11 @@ def test_python_batches(tmp_path):
     np.testing.assert_array_equal(t.images, exp[2][0])
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_malicious_pickle_is_refused(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     marker = tmp_path / "pwned"
-    (folder / "data_batch_1").write_bytes(pickle.dumps({b"data": _Evil(marker)}))
+    (folder / "data_batch_1").write_bytes(pickle.dumps({b"data": Evil(marker)}))
     with pytest.raises(ValueError, match="refus"):
         D.load_images(tmp_path, "train", use_cache=False)
     assert not marker.exists()

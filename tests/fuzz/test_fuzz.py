@@ -22,6 +22,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import TINY, Z1, Z2, power_net_with_zero_output_bias
 
 from . import cases as C
 from . import driver as D
@@ -72,7 +73,7 @@ try:
     @pytest.mark.parametrize("proc", ["check_intertwiner", "membership", "align",
                                       "functional_dimension", "check_adjunction"])
     def test_hypothesis_cases(proc):
-        @settings(max_examples=15, deadline=None, derandomize=True,
+        @settings(max_examples=15, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         @given(C.hypothesis_cases(proc))
         def inner(case):
@@ -84,27 +85,13 @@ except ImportError:  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------------- known defects
-Z1 = (sp.sqrt(2) + sp.sqrt(3)) ** 2 - 5 - 2 * sp.sqrt(6)
-Z2 = sp.cos(sp.pi / 7) - sp.cos(2 * sp.pi / 7) + sp.cos(3 * sp.pi / 7) - sp.Rational(1, 2)
-TINY = sp.sqrt(2) - sp.Rational(1414213562373095048801688724, 10 ** 27)
-
-
-def _power_case():
-    import identifiable as idf
-
-    m = idf.MLP([1, 2, 1], "power:3")
-    th = m.params([[[1], [1]], [[1, -1]]], [[1, -1], [0]])
-    th2 = m.params([[[1], [1]], [[sp.Rational(1, 2), sp.Rational(-1, 2)]]], [[2, -2], [-6]])
-    return m, th, th2
-
-
 def _judge_call(kind):
     """(result-or-exception, judgement) of one reproducer."""
     import identifiable as idf
     from identifiable.identifiability import identifiable
 
     if kind in ("identifiable", "weakly_identifiable"):
-        m, th, _ = _power_case()
+        m, th, _ = power_net_with_zero_output_bias()
         v = (identifiable if kind == "identifiable" else idf.weakly_identifiable)(m, th)
         return C.judge_identifiable(O.net_from_theta(["power:3"], th), v, False, True)
     g = idf.activations.get
@@ -197,7 +184,7 @@ def test_public_names_of_design():
 def test_oracle_reproducer_power_case():
     """Case 1 by hand: (x+1)^3 - (x-1)^3 = 6x^2 + 2 = the second parameter's function, and
     no monomial k relates the two parameters."""
-    _, th, th2 = _power_case()
+    _, th, th2 = power_net_with_zero_output_bias()
     n1, n2 = O.net_from_theta(["power:3"], th), O.net_from_theta(["power:3"], th2)
     x = sp.Symbol("x1")
     p1, p2 = O.polynomial_function(n1)[0], O.polynomial_function(n2)[0]
@@ -232,7 +219,7 @@ def test_oracle_flags_the_known_defect_shapes():
     j = C.judge_membership("tanh", sp.Matrix([[1, Z2], [0, 1]]),
                            Verdict.refuted("x", counterexample={"row": 0}), True)
     assert j.failure == "false_refuted"
-    _, th, _ = _power_case()
+    _, th, _ = power_net_with_zero_output_bias()
     j = C.judge_identifiable(O.net_from_theta(["power:3"], th), Verdict.proved("x"), False, True)
     assert j.failure == "false_proved"
     # refuted with a counterexample that does not refute at 50 digits

@@ -11,6 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
+from helpers import Evil
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -76,14 +77,6 @@ def test_a_corrupted_archive_is_named(tmp_path):
         D.load_images(path, "train", use_cache=False)
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 @pytest.mark.parametrize("name", ["data_batch_1", "batches.meta"])
 def test_a_malicious_pickle_is_refused_and_never_run(tmp_path, name):
     folder = tmp_path / "cifar-10-batches-py"
@@ -91,7 +84,7 @@ def test_a_malicious_pickle_is_refused_and_never_run(tmp_path, name):
     batch = {b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]}
     (folder / "data_batch_1").write_bytes(pickle.dumps(batch, protocol=2))
     marker = tmp_path / "pwned"
-    (folder / name).write_bytes(pickle.dumps({b"label_names": _Evil(marker)}))
+    (folder / name).write_bytes(pickle.dumps({b"label_names": Evil(marker)}))
     with pytest.raises(ValueError, match=rf"refused to load .*{name}: not a CIFAR-10 batch"):
         D.load_images(tmp_path, "train", cache=tmp_path / "c")
     assert not marker.exists()
