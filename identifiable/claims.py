@@ -17,7 +17,6 @@ layerwise equivariance; that refutation is a pass).
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import os
@@ -25,6 +24,7 @@ import pkgutil
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +85,7 @@ def claim(*, id: str, source: str, statement: str, expected: str, method: str):
     ``check.claim``; :func:`load_claims` finds it there, no global registry)."""
 
     def register(fn: Callable[[], Verdict]) -> Callable[[], Verdict]:
-        path = getattr(sys.modules.get(fn.__module__), "__file__", "") or ""
+        path = fn.__globals__.get("__file__") or ""  # the file of the module defining fn
         fn.claim = Claim(id, source, statement, expected, method, fn, path)  # type: ignore
         return fn
 
@@ -114,28 +114,53 @@ def _claims_of(module) -> list[Claim]:
             if callable(obj) and isinstance(getattr(obj, "claim", None), Claim)]
 
 
-def _package_from_dir(directory: Path):
-    """Import ``directory`` as a package of its own (so that claim files may share helpers
-    through relative imports, ``from ._common import ...``), under a name derived from its
-    absolute path so that two folders never collide."""
-    name = "identifiable_claims_" + hashlib.sha1(str(directory).encode()).hexdigest()[:12]
-    if name in sys.modules:
-        return sys.modules[name]
-    init = directory / "__init__.py"
+def _claim_files(path: Iterable[str]) -> list[str]:
+    """The module names of the claim files in a package path (``_*`` files are helpers)."""
+    return sorted(info.name for info in pkgutil.iter_modules(list(path))
+                  if not info.name.startswith("_"))
+
+
+def _catalog_modules() -> list:
+    """The claim modules of the installed catalog, imported as what they are: the submodules
+    ``identifiable_proofs.<name>`` of an installed package."""
+    package = _catalog()
+    return [importlib.import_module(f"{CATALOG}.{name}") for name in _claim_files(package.__path__)]
+
+
+def _folder_modules(folder: Path) -> list:
+    """The claim modules of an explicit folder, imported as one package of its own.
+
+    Claim files may share helpers through relative imports (``from ._common import ...``, as the
+    catalog's own files do), so the folder is loaded as a package (spec with
+    ``submodule_search_locations``), under a name made for this load
+    (``identifiable_claims_<hex>``: nothing else can import it or collide with it). Python
+    resolves a relative import only through ``sys.modules`` (the parent package must be there,
+    and the import system records each submodule it loads), so the package is visible there
+    while its files execute, and only then: afterwards it and every submodule the load added
+    are removed again, and loading leaves ``sys.modules`` as it found it. The claims keep their
+    modules alive through their ``check`` functions. (Hence a claim file imports its helpers
+    at its top, not inside ``check``.)
+    """
+    name = f"identifiable_claims_{uuid.uuid4().hex[:12]}"
+    init = folder / "__init__.py"
     if init.exists():
         spec = importlib.util.spec_from_file_location(
-            name, init, submodule_search_locations=[str(directory)])
+            name, init, submodule_search_locations=[str(folder)])
     else:
         spec = importlib.util.spec_from_loader(name, loader=None, is_package=True)
     if spec is None:  # pragma: no cover
-        raise ValueError(f"claims: cannot import {directory}")
-    spec.submodule_search_locations = [str(directory)]
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    if init.exists():
-        assert spec.loader is not None
-        spec.loader.exec_module(module)
-    return module
+        raise ValueError(f"claims: cannot import {folder}")
+    spec.submodule_search_locations = [str(folder)]
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    try:
+        if init.exists():
+            assert spec.loader is not None
+            spec.loader.exec_module(package)
+        return [importlib.import_module(f"{name}.{sub}") for sub in _claim_files(package.__path__)]
+    finally:
+        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+            del sys.modules[key]
 
 
 def load_claims(directory: str | os.PathLike | None = None) -> list[Claim]:
@@ -143,19 +168,16 @@ def load_claims(directory: str | os.PathLike | None = None) -> list[Claim]:
     an explicit folder (imported as a package; files starting with ``_`` are helpers), sorted
     by id. A folder without claims, a file without a claim and duplicate ids are errors."""
     if directory is None:
-        package = _catalog()
+        modules = _catalog_modules()
         where = f"the installed catalog {CATALOG}"
     else:
         folder = Path(directory).expanduser().resolve()
         if not folder.is_dir():
             raise FileNotFoundError(f"claims: no such folder {directory}")
-        package = _package_from_dir(folder)
+        modules = _folder_modules(folder)
         where = str(folder)
     found: list[Claim] = []
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+    for module in modules:
         new = _claims_of(module)
         if not new:
             raise ValueError(f"claims: {module.__file__} defines no @claim")

@@ -52,6 +52,31 @@ def test_claims_load_and_run_with_expected_status():
         run_claims(claims, only=["no.such.claim"])
 
 
+def test_claims_of_a_folder_share_helpers_and_leave_sys_modules_alone(tmp_path):
+    # a folder of claim files with a helper module imported relatively, like proofs/_common.py
+    (tmp_path / "_shared.py").write_text("ANSWER = 'proved'\n")
+    (tmp_path / "one.py").write_text(
+        "from identifiable import Verdict\nfrom identifiable.claims import claim\n"
+        "from ._shared import ANSWER\n"
+        "@claim(id='folder.one', source='s', statement='st', expected='proved', method='m')\n"
+        "def check():\n    return Verdict(ANSWER, 'from the helper')\n")
+    before = set(sys.modules)
+    claims = load_claims(tmp_path)
+    assert [c.id for c in claims] == ["folder.one"]
+    assert claims[0].path == str(tmp_path / "one.py")
+    assert run_claims(claims)[0].ok
+    # the folder's package was visible only while its files ran
+    assert set(sys.modules) - before == set()
+    # the installed catalog: ordinary submodules of identifiable_proofs, same claims as the folder
+    installed = load_claims()
+    assert {c.check.__module__.split(".")[0] for c in installed} == {"identifiable_proofs"}
+    from identifiable.claims import default_claims_dir
+
+    folder = load_claims(default_claims_dir())
+    assert [c.id for c in folder] == [c.id for c in installed]
+    assert not [k for k in sys.modules if k.startswith("identifiable_claims")]
+
+
 def test_cli_verify_json(tmp_path, capsys):
     out = tmp_path / "v.json"
     assert main(["verify", "--only", "smbk26.bypass", "--json", str(out)]) == 0
