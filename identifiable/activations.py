@@ -489,15 +489,6 @@ class Activation:
         return zero_test(lambda x: self.at(x) - self.at(-x) - x,
                          f"{self.name} satisfies sigma(x) - sigma(-x) = x")
 
-    def properties(self) -> dict[str, Verdict]:
-        return {
-            "origin_passing": self.origin_passing(),
-            "odd": self.odd(),
-            "even": self.even(),
-            "positively_homogeneous": self.positively_homogeneous(),
-            "bypass": self.bypass(),
-        }
-
 
 def _combine(pos, neg) -> ScalingSet | str:
     """Assemble S and c from the solutions on a > 0 and a < 0."""

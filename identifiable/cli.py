@@ -81,7 +81,7 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_torch_commands(sub: argparse._SubParsersAction) -> None:
-    from identifiable.experiments import EXPERIMENTS
+    from identifiable.experiments import EXPERIMENTS, MEASURE
 
     p = sub.add_parser("experiment", help="run a reproduced experiment (needs torch)")
     exp_sub = p.add_subparsers(dest="experiment", metavar="NAME", required=True)
@@ -89,10 +89,6 @@ def _add_torch_commands(sub: argparse._SubParsersAction) -> None:
         q = exp_sub.add_parser(name, help=help_text, description=help_text)
         add_arguments(q)
         q.set_defaults(func=run)
-    try:
-        from identifiable.experiments import MEASURE
-    except ImportError:  # pragma: no cover - only before the measure command exists
-        return
     help_text, add_arguments, run = MEASURE
     q = sub.add_parser("measure", help=help_text, description=help_text)
     add_arguments(q)

@@ -54,10 +54,6 @@ __all__ = [
     "TrivialGroup",
     "Monomial",
     "MonomialParts",
-    "permutations",
-    "signed_permutations",
-    "positive_scaled_permutations",
-    "monomials",
     "nearest_monomial",
 ]
 
@@ -665,19 +661,3 @@ def nearest_monomial(A: np.ndarray, scalings: str = "one") -> np.ndarray:
     else:
         K[rows, cols] = vals
     return K
-
-
-def permutations(d: int) -> Monomial:
-    return Monomial(d, "one")
-
-
-def signed_permutations(d: int) -> Monomial:
-    return Monomial(d, "sign")
-
-
-def positive_scaled_permutations(d: int) -> Monomial:
-    return Monomial(d, "positive")
-
-
-def monomials(d: int) -> Monomial:
-    return Monomial(d, "nonzero")

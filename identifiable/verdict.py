@@ -19,7 +19,6 @@ A :class:`Verdict` deliberately refuses to be used as a boolean (``if verdict:``
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -146,10 +145,6 @@ class Verdict:
     def is_proved(self) -> bool:
         return self.status == "proved"
 
-    @property
-    def is_refuted(self) -> bool:
-        return self.status == "refuted"
-
     def __bool__(self) -> bool:
         raise TypeError(
             "a Verdict is not a boolean (checked and undecided are not plain yes/no); "
@@ -180,9 +175,6 @@ class Verdict:
             "counterexample": to_jsonable(self.counterexample),
             "details": to_jsonable(dict(self.details)),
         }
-
-    def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
 
     def __repr__(self) -> str:
         head = f"Verdict({self.status}: {self.reason}"
