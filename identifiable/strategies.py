@@ -34,7 +34,9 @@ Models (:mod:`identifiable.models`):
 Equivariant networks (:mod:`identifiable.theory.equivariance`):
 
 * :func:`layerwise_equivariant_networks`: random exact MLPs, layerwise equivariant for a random
-  permutation group and random representations into K_i, then scrambled by a random k in K.
+  permutation group and random representations into K_i, then scrambled by a random k in K
+  (each an :class:`~identifiable.theory.equivariance.EquivariantCase`, documented with the
+  equivariance module and importable from here too).
 """
 
 from __future__ import annotations
@@ -63,7 +65,6 @@ __all__ = [
     "invertible_matrices",
     "monomial_matrices",
     "exact_intertwiner_pairs",
-    "EquivariantCase",
     "layerwise_equivariant_networks",
     "MODEL_ACTIVATIONS",
     "mlp_widths",
