@@ -216,14 +216,20 @@ class Activation:
             poly = sp.Poly(sp.expand(branch), X)
             deg = poly.degree()
             return [poly.coeff_monomial(X**n) for n in range(max(deg, 0) + 1)]
-        try:
-            ser = sp.series(branch, X, 0, _N_TERMS).removeO()
-        except Exception:
-            return None
-        ser = sp.expand(ser)
-        if not ser.is_polynomial(X):
-            return None
-        return [sp.simplify(ser.coeff(X, n)) for n in range(_N_TERMS)]
+        for n_terms in (_N_TERMS, 3 * _N_TERMS):
+            try:
+                ser = sp.series(branch, X, 0, n_terms).removeO()
+            except Exception:
+                return None
+            ser = sp.expand(ser)
+            if not ser.is_polynomial(X):
+                return None
+            coeffs = [sp.simplify(ser.coeff(X, n)) for n in range(n_terms)]
+            # a sparse series (e.g. tanh(x^4) = x^4 - x^12/3 + ...) needs more terms for two
+            # non-zero coefficients beyond the constant, from which the scalings are guessed
+            if sum(1 for c in coeffs[1:] if c != 0) >= 2:
+                break
+        return coeffs
 
     @functools.cached_property
     def _derivation(self) -> Verdict:

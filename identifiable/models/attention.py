@@ -144,7 +144,8 @@ def _check_perm(perm: Any, n: int, name: str) -> np.ndarray:
 
 
 def rel_err(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[float, float]:
-    """(max |a - b|, absolute threshold tol * max(1, max |b|))."""
+    """``(max |a - b|, tol * max(1, max |b|))``: the largest difference and the absolute
+    threshold it is compared with."""
     err = float(np.max(np.abs(a - b), initial=0.0))
     return err, tol * max(1.0, float(np.max(np.abs(b), initial=0.0)))
 
