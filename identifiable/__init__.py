@@ -1,8 +1,13 @@
 """identifiable: executable theory of identifiable and equivariant neural networks.
 
 The symbolic core (this package minus :mod:`identifiable.torch` and the experiments) imports
-without torch. Public names follow DESIGN.md; ``idf.identifiability.identifiable`` decides
-(strong) identifiability, while ``idf.identifiable`` is this package.
+without torch. Public names follow DESIGN.md. The layers of the package, each using only those
+before it: ``verdict`` <- ``numbers`` / ``zero`` <- ``groups``, ``latent_groups`` <-
+``activations`` <- ``intertwining``, ``diagrams`` <- ``models`` <- ``theory`` <- the [BK23]
+results (``relu``, ``kernels``, ``quotients``) <- ``claims``, ``cli``; ``torch`` and
+``experiments`` use the core, never the reverse. The modules ``attention``, ``equivariance``,
+``identifiability``, ``submodels``, ``intertwiners`` and ``linalg`` are compatibility paths to
+their new homes.
 """
 
 from identifiable import (
@@ -13,17 +18,14 @@ from identifiable import (
     identifiability,
     intertwiners,
     kernels,
+    latent_groups,
     models,
+    numbers,
     quotients,
     relu,
     submodels,
-)
-from identifiable.identifiability import (
-    align,
-    functional_dimension,
-    is_identifiable,
-    same_function,
-    weakly_identifiable,
+    theory,
+    zero,
 )
 from identifiable.intertwining import check_affine_intertwiner, check_intertwiner
 from identifiable.kernels import check_flip_kernel, project_flip_kernel
@@ -31,11 +33,13 @@ from identifiable.models import MLP, Layer, Model, Theta
 from identifiable.models.attention import AttentionModel, HeadAction, token_permutations
 from identifiable.quotients import prop_d_4
 from identifiable.relu import prop_2_3, prop_b_1, prop_d_1, relu_sum_identity
+from identifiable.theory.align import align
 from identifiable.theory.attention import (
     align_attention,
     equivariant_attention,
     is_equivariant_attention,
 )
+from identifiable.theory.dimension import functional_dimension
 from identifiable.theory.equivariance import (
     check_adjunction,
     check_layer_equivariance,
@@ -43,7 +47,9 @@ from identifiable.theory.equivariance import (
     is_equivariant,
     random_equivariant_params,
 )
+from identifiable.theory.identifiability import is_identifiable, weakly_identifiable
 from identifiable.theory.latent_actions import latent_actions
+from identifiable.theory.same_function import same_function
 from identifiable.theory.submodels import Submodel, reduce
 from identifiable.verdict import UndecidedError, Verdict
 
@@ -60,6 +66,10 @@ __all__ = [
     "groups",
     "identifiability",
     "intertwiners",
+    "latent_groups",
+    "numbers",
+    "theory",
+    "zero",
     "kernels",
     "models",
     "quotients",

@@ -39,7 +39,7 @@ import sympy as sp
 
 from identifiable import zero as _zero
 from identifiable.latent_groups import GeneralLinear, LatentGroup, Monomial, ScalingSet
-from identifiable.numbers import PROBE_TOL
+from identifiable.numbers import ENTRY_RTOL, PROBE_TOL
 from identifiable.verdict import UndecidedError, Verdict
 
 __all__ = [
@@ -65,6 +65,10 @@ _NONSMOOTH = (sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.fl
               sp.DiracDelta)
 _N_TERMS = 12
 _RESIDUAL_TOL = PROBE_TOL
+
+#: the numeric safety net of the scaling solver: sigma(a x) = c sigma(x) "holds numerically" on
+#: the grid when the residual is below this (relative to the largest value)
+_CROSSCHECK_RTOL = 1e-10
 
 
 class _cached_readonly(functools.cached_property):
@@ -429,11 +433,12 @@ class Activation:
         if not np.all(np.isfinite(base)) or not np.any(base):
             return None
         for a in (-1.0, 2.0, 0.5, -2.0, 3.0):
-            if scalings.contains(a, 1e-12):
+            if scalings.contains(a, ENTRY_RTOL):
                 continue
             moved = self.reference(a * grid)
             c = float(base @ moved / (base @ base))
-            if np.max(np.abs(moved - c * base)) <= 1e-10 * max(1.0, np.max(np.abs(moved))):
+            scale = max(1.0, float(np.max(np.abs(moved))))
+            if np.max(np.abs(moved - c * base)) <= _CROSSCHECK_RTOL * scale:
                 return (f"the solver excluded the scaling {a}, yet sigma({a} x) = {c:.6g} "
                         "sigma(x) numerically")
         return None

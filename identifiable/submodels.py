@@ -3,4 +3,3 @@
 
 from identifiable.theory.submodels import *  # noqa: F401,F403
 from identifiable.theory.submodels import __all__  # noqa: F401
-from identifiable.theory.submodels import _Reducer  # noqa: F401  (temporary: identifiability)

@@ -304,6 +304,18 @@ class MLP(Model):
     def hidden_widths(self) -> list[int]:
         return self.widths[1:-1]
 
+    @property
+    def activation_family(self) -> tuple[str, Any]:
+        """The :attr:`~identifiable.activations.Activation.family` shared by every activation
+        (``("none", None)`` without hidden layers, ``("mixed", None)`` when they differ): what
+        the identifiability theorems and the functional-dimension predictions branch on."""
+        fams = {a.family for a in self.activations}
+        if not fams:
+            return "none", None
+        if len(fams) > 1:
+            return "mixed", None
+        return next(iter(fams))
+
     # ------------------------------------------------------------------ parameters
     def params(self, weights: Sequence[Any], biases: Sequence[Any] | None = None) -> Theta:
         """Validate and convert parameters into a :class:`Theta`.

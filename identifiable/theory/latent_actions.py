@@ -40,7 +40,6 @@ import sympy as sp
 
 from identifiable import zero as _zero
 from identifiable.groups import Rep, check_homomorphism
-from identifiable.identifiability import align, same_function
 from identifiable.models import MLP
 from identifiable.models.attention import AttentionModel, HeadAction
 from identifiable.numbers import (
@@ -51,6 +50,7 @@ from identifiable.numbers import (
     validate_tol,
     validates_arguments,
 )
+from identifiable.theory.align import align
 from identifiable.theory.attention import (
     align_attention,
     check_layers_equivariant,
@@ -66,6 +66,7 @@ from identifiable.theory.equivariance import (
     is_equivariant,
     theta_prime,
 )
+from identifiable.theory.same_function import same_function
 from identifiable.theory.submodels import GammaUndefined, reduce
 from identifiable.verdict import Verdict
 

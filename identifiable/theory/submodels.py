@@ -51,12 +51,14 @@ from identifiable.numbers import (
     validate_tol,
     validates_arguments,
 )
+from identifiable.theory.same_function import same_function
 from identifiable.verdict import Verdict
 
 __all__ = [
     "Submodel",
     "GammaUndefined",
     "from_intertwiners",
+    "half_dead_are_copies",
     "inactive_neurons",
     "redundant_neurons",
     "reduce",
@@ -406,9 +408,7 @@ class Submodel:
 
     def verify_function(self, theta: Theta | None = None, **kwargs: Any) -> Verdict:
         """``f(.; theta) = f(.; beta(theta~))`` for the parameter ``reduce`` started from (or
-        ``theta``): :func:`identifiable.identifiability.same_function`."""
-        from identifiable.identifiability import same_function
-
+        ``theta``): :func:`identifiable.theory.same_function.same_function`."""
         theta = self.source if theta is None else theta
         if theta is None:
             raise ValueError("theta: this submodel was not made by reduce; pass a parameter")
@@ -1254,3 +1254,23 @@ def _projector_cols_np(M: np.ndarray, tol: float) -> np.ndarray:
     r = int(np.sum(s > tol))
     U = U[:, :r]
     return U @ U.T
+
+
+def half_dead_are_copies(model: MLP, theta: Theta, tol: float | None) -> bool:
+    """Are all neurons with a zero outgoing column copies (allowed multiples) of other rows?
+    (Remark 5.2 [SMBK26]: then the half-dead neurons are accounted for by the submodel built
+    with copies, and ``theta`` itself is ``beta(theta~)``.)"""
+    red = _Reducer(model, theta, tol, copies=True)
+    for i in range(1, model.depth):
+        K = red.groups[i - 1]
+        if K.family != "monomial":
+            continue
+        cz = red._col_zero(i)
+        wz, bz = red._row_zero(i)
+        rows = [int(r) for r in np.flatnonzero(~(wz & bz))]
+        groups = red._classes(i, rows, K.scalings)
+        in_group = {r for g in groups for r, _ in g}
+        for r in np.flatnonzero(cz & ~(wz & bz)):
+            if int(r) not in in_group:
+                return False
+    return True
