@@ -14,7 +14,8 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from torch import nn  # noqa: E402
 
-from identifiable.torch import align  # noqa: E402
+from identifiable.torch import align, flip, merge, structure  # noqa: E402
+from identifiable.torch import match as matching  # noqa: E402
 from identifiable.torch.vgg import gcnn_vgg11, swap_permutation, to_plain  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -331,7 +332,7 @@ def test_paired_pass_equals_separate_nets(variant, monkeypatch):
     x = _images(20, seed=9)
     a = align.reset_bn_stats(random_cnn(9, **_VARIANTS[variant]), x)
     b = align.reset_bn_stats(random_cnn(10, **_VARIANTS[variant]), x)
-    pair = align._pair_net(a, b)
+    pair = matching._pair_net(a, b)
     assert pair is not None
     ya, yb, yp = x, x, x
     with torch.no_grad():
@@ -339,7 +340,7 @@ def test_paired_pass_equals_separate_nets(variant, monkeypatch):
             ya, yb, yp = a[k](ya), b[k](yb), pair[k](yp)
             torch.testing.assert_close(yp, torch.cat([ya, yb], 1), atol=1e-5, rtol=1e-5)
     paired = align.match_activations(a, b, x, batch_size=8)
-    monkeypatch.setattr(align, "_pair_net", lambda net_a, net_b: None)
+    monkeypatch.setattr(matching, "_pair_net", lambda net_a, net_b: None)
     separate = align.match_activations(a, b, x, batch_size=8)
     for p, q in zip(paired.perms, separate.perms):
         np.testing.assert_array_equal(p, q)
@@ -348,17 +349,28 @@ def test_paired_pass_equals_separate_nets(variant, monkeypatch):
             np.testing.assert_allclose(u, v, atol=1e-5)
 
 
+def test_align_is_kept_for_old_imports():
+    """``identifiable.torch.align`` re-exports every name of its ``__all__`` from the one
+    module of the split that owns it (the same objects)."""
+    owners = (structure, flip, matching, merge)
+    for name in align.__all__:
+        homes = [m for m in owners if name in m.__all__]
+        assert len(homes) == 1, name
+        assert getattr(align, name) is getattr(homes[0], name)
+        assert getattr(homes[0], name).__module__ == homes[0].__name__
+
+
 def test_pair_net_declines_different_hyperparameters():
     a = random_cnn(0, act=nn.LeakyReLU)
     b = copy.deepcopy(a)
     b[2].negative_slope = 0.3
-    assert align._pair_net(a, b) is None
+    assert matching._pair_net(a, b) is None
     b = copy.deepcopy(a)
     b[1].eps = 1e-3
-    assert align._pair_net(a, b) is None
+    assert matching._pair_net(a, b) is None
     c = copy.deepcopy(a)
     c[2].inplace = True
-    assert align._pair_net(a, c) is not None
+    assert matching._pair_net(a, c) is not None
 
 
 def test_dead_channels_give_zero_correlation():

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from identifiable.experiments.mirror_mlp import (
-    _log,
     add_common_arguments,
     load_data,
     settings,
     setup_torch,
 )
+from identifiable.experiments.progress import log
 
 __all__ = ["add_arguments", "run", "head_permutation_from_maps", "head_permutation_from_action"]
 
@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
                       seed=args.seed, device=args.device,
                       checkpoint_every=args.checkpoint_every, log_every=max(1, s["epochs"] // 20))
     res = train(cfg, train_data, out / "attention", resume=True, fresh=args.fresh,
-                test=test_data, log=_log)
+                test=test_data, log=log)
     net = res.net
     heads = net.heads
     with torch.no_grad():
@@ -131,5 +131,5 @@ def _run(args: argparse.Namespace) -> int:
     write_json_atomic(out / "results.json", summary)
     if args.json:
         write_json_atomic(args.json, summary)
-    _log(f"done in {time.perf_counter() - t0:.1f} s; figure and results in {out}")
+    log(f"done in {time.perf_counter() - t0:.1f} s; figure and results in {out}")
     return 0

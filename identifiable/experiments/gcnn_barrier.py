@@ -3,7 +3,8 @@
 For every requested recipe of Table 1 and seed: train the VGG11 / GCNN / PGCNN
 (:func:`identifiable.torch.recipes.train_recipe`; a finished checkpoint in ``OUT/nets`` is
 reused), export it to a plain ``nn.Sequential`` (:func:`identifiable.torch.vgg.to_plain`) and
-measure with :mod:`identifiable.torch.align`:
+measure with :mod:`identifiable.torch.merge` (flipping: :mod:`identifiable.torch.flip`, matching:
+:mod:`identifiable.torch.match`):
 
 * the test accuracy;
 * the relative invariance error of Section 4, averaged over ``--n-inv`` training images;
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from identifiable.experiments import arguments as A
+from identifiable.experiments.progress import log
 
 __all__ = ["add_arguments", "run", "QUICK", "format_table2", "format_table4", "summarise"]
 
@@ -94,9 +96,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Table 4: merge different nets of one recipe (same) and of different "
                         "recipes too (all; the default, 'same' with --quick)")
 
-
-def _log(msg: str) -> None:
-    print(time.strftime("%H:%M:%S"), msg, flush=True)
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -225,8 +224,8 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     import torch
 
     from identifiable.io import write_bytes_atomic, write_json_atomic
-    from identifiable.torch import align
     from identifiable.torch import distributed as dist
+    from identifiable.torch.merge import gcnn_barrier, invariance_error, merge_barrier
     from identifiable.torch.plots import figure1_filter_pairs, figure4_orders
     from identifiable.torch.recipes import (
         RECIPES,
@@ -238,13 +237,13 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     from identifiable.torch.vgg import n_parameters, to_plain
 
     device = dist.device_for(d, args.device)
-    say = _log if d.is_main else (lambda msg: _log(f"[rank {d.rank}] {msg}"))
+    say = log if d.is_main else (lambda msg: log(f"[rank {d.rank}] {msg}"))
     t0 = time.perf_counter()
     out = Path(args.out)
     train, test = _load_data(args, s)
     seeds = list(range(args.first_seed, args.first_seed + s["seeds"]))
     if d.is_main:
-        _log(f"data: {train.source or 'embedded'} ({len(train)} train, {len(test)} test); "
+        log(f"data: {train.source or 'embedded'} ({len(train)} train, {len(test)} test); "
              f"recipes {s['recipes']}, width {s['width']}, {s['epochs']} epochs, seeds {seeds}"
              + (f"; {d.world} processes" if d.active else ""))
     stats = train.channel_stats()
@@ -266,8 +265,8 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
         res = train_recipe(config(recipe, seed), train, None, out, device=device, log=say,
                            fresh=args.fresh)
         plain = to_plain(res.net)
-        inv = align.invariance_error(plain, inv_x)
-        b = align.gcnn_barrier(plain, match_x, test_x, test_y)
+        inv = invariance_error(plain, inv_x)
+        b = gcnn_barrier(plain, match_x, test_x, test_y)
         row = {"recipe": recipe, "seed": seed, "accuracy": b.accuracy_a,
                "invariance_error": inv, "barrier": b.barrier,
                "barrier_repair": b.barrier_repair}
@@ -297,7 +296,7 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     for (ra, sa), (rb, sb) in dist.shard(d, merge_jobs(s["recipes"], seeds, s["merge"])):
         net_a, _ = load_classifier(out / "nets" / f"{ra}-s{sa}.pt", device)
         net_b, _ = load_classifier(out / "nets" / f"{rb}-s{sb}.pt", device)
-        m = align.merge_barrier(to_plain(net_a), to_plain(net_b), match_x, test_x, test_y)
+        m = merge_barrier(to_plain(net_a), to_plain(net_b), match_x, test_x, test_y)
         merges_local.append({"recipe_a": ra, "seed_a": sa, "recipe_b": rb, "seed_b": sb,
                              "accuracy_a": m.accuracy_a, "accuracy_b": m.accuracy_b,
                              "halfway_accuracy": m.accuracy_mid,
@@ -344,7 +343,7 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
         write_bytes_atomic(out / "table.txt", (text + "\n").encode())
         if args.json:
             write_json_atomic(args.json, rows)
-        _log(f"done in {time.perf_counter() - t0:.1f} s; results and figures in {out}")
+        log(f"done in {time.perf_counter() - t0:.1f} s; results and figures in {out}")
     dist.finish(d)
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from identifiable.experiments import arguments as A
+from identifiable.experiments.progress import log
 
 __all__ = ["add_arguments", "run", "add_common_arguments", "format_table", "QUICK"]
 
@@ -106,9 +107,6 @@ def setup_torch(args: argparse.Namespace) -> None:
         raise ValueError(f"device: {args.device!r} requested but CUDA is not available")
 
 
-def _log(msg: str) -> None:
-    print(time.strftime("%H:%M:%S"), msg, flush=True)
-
 
 def _cell(r: dict[str, Any] | None) -> str:
     if r is None:
@@ -153,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     t0 = time.perf_counter()
     train_data, test_data = load_data(args, s)
-    _log(f"data: {train_data.source} ({len(train_data)} train, {len(test_data)} test)")
+    log(f"data: {train_data.source} ({len(train_data)} train, {len(test_data)} test)")
     rows: list[dict[str, Any]] = []
     for task in tasks:
         for act in acts:
@@ -163,10 +161,10 @@ def _run(args: argparse.Namespace) -> int:
                               checkpoint_every=args.checkpoint_every,
                               log_every=max(1, s["epochs"] // 20))
             res = train(cfg, train_data, out / f"{task}-{act}", resume=True,
-                        fresh=args.fresh, test=test_data, log=_log)
+                        fresh=args.fresh, test=test_data, log=log)
             if not res.finished:  # pragma: no cover - only with stop_after
                 continue
-            _log(f"[{task}-{act}] trained {s['epochs']} epochs; test {res.metrics}")
+            log(f"[{task}-{act}] trained {s['epochs']} epochs; test {res.metrics}")
             for probe in probes:
                 images = test_data.tensor(args.device) if probe == "crops" else None
                 fits = equivariance_report(res.net, layers=(1, 2), probe=probe, images=images,
@@ -190,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
     write_bytes_atomic(out / "table.txt", (table + "\n").encode())
     if args.json:
         write_json_atomic(args.json, rows)
-    _log(f"done in {time.perf_counter() - t0:.1f} s; figures and results in {out}")
+    log(f"done in {time.perf_counter() - t0:.1f} s; figures and results in {out}")
     return 0
 
 

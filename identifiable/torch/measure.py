@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from identifiable.latent_groups import nearest_monomial
+from identifiable.numbers import RANK_RTOL
 from identifiable.torch.augment import MIRRORS, augment
 from identifiable.torch.nets import INTERTWINER_KIND
 
@@ -40,6 +41,9 @@ __all__ = ["CrossStats", "LatentFit", "least_squares", "relative_errors", "equiv
            "noise_probe", "crop_probe", "monomial_parts", "PROBES"]
 
 PROBES = ("noise", "crops")
+#: floor of a denominator where it is 0 (a guard against 0 / 0 in the branch that is not taken,
+#: not a tolerance)
+_DIVISION_GUARD = 1e-30
 
 
 class CrossStats:
@@ -86,11 +90,13 @@ class CrossStats:
         var = max(np.trace(self.G) / max(self.n, 1) - m @ m, 0.0)
         return float(np.sqrt(m @ m) / np.sqrt(var)) if var > 0 else float("inf")
 
-    def solve(self, rcond: float = 1e-10) -> np.ndarray:
+    def solve(self, rcond: float = RANK_RTOL) -> np.ndarray:
         """The least-squares A with ``A z ~ y`` (minimum-norm where the z span a subspace).
 
         Solved through the eigen-decomposition of the symmetric ``G``; eigenvalues below
-        ``rcond * max`` (dead or redundant units) are treated as zero, as in ``lstsq``.
+        ``rcond * max`` (dead or redundant units) are treated as zero, as in ``lstsq`` (the
+        default is the numeric-rank tolerance :data:`identifiable.numbers.RANK_RTOL`: the
+        eigenvalues of the symmetric ``G`` are its singular values).
         """
         if self.n == 0:
             raise ValueError("CrossStats: no samples")
@@ -124,7 +130,8 @@ def relative_errors(Z: Tensor, Y: Tensor, A: np.ndarray | Tensor) -> Tensor:
     A = torch.as_tensor(A, dtype=Z.dtype, device=Z.device)
     num = torch.linalg.vector_norm(Y - Z @ A.T, dim=1)
     den = torch.linalg.vector_norm(Z, dim=1)
-    return torch.where(den > 0, num / den.clamp_min(1e-30), torch.full_like(den, float("nan")))
+    return torch.where(den > 0, num / den.clamp_min(_DIVISION_GUARD),
+                       torch.full_like(den, float("nan")))
 
 
 def monomial_parts(K: np.ndarray) -> tuple[list[int], list[float]]:

@@ -28,6 +28,10 @@ from identifiable.io import atomic_path
 __all__ = ["filter_categories", "figure2", "figure3", "figure1_filter_pairs", "figure4_orders",
            "CATEGORY_COLOURS"]
 
+#: floor of the scales a filter pair is divided by (an all-zero pair is drawn grey with a relative
+#: difference of 0; a guard against 0 / 0, not a tolerance)
+_SCALE_FLOOR = 1e-12
+
 CATEGORY_COLOURS = {"self-symmetric": "tab:blue", "mirrored pair": "tab:green",
                     "mirrored and negated": "gold"}
 
@@ -173,8 +177,9 @@ def figure1_filter_pairs(weights: np.ndarray, perm: Sequence[int],
         ax.axis("off")
     for i in range(n):
         a, b = w[i], flipped[i]
-        m = max(np.abs(a).max(), np.abs(b).max(), 1e-12)
-        rel = np.linalg.norm(a - b) / max(0.5 * (np.linalg.norm(a) + np.linalg.norm(b)), 1e-12)
+        m = max(np.abs(a).max(), np.abs(b).max(), _SCALE_FLOOR)
+        rel = np.linalg.norm(a - b) / max(0.5 * (np.linalg.norm(a) + np.linalg.norm(b)),
+                                          _SCALE_FLOOR)
         r, c = divmod(i, columns)
         for k, f in enumerate((a, b)):
             ax = axes[r, 2 * c + k]

@@ -157,9 +157,9 @@ def lr_at(config: ClassifierConfig, step: int, total: int) -> float:
 
 def evaluate_accuracy(net: nn.Module, images: Tensor, labels: Tensor, mean, std,
                       batch: int = 1000) -> float:
-    """Test accuracy on ``uint8`` images (eval mode): :func:`identifiable.torch.align.accuracy`
+    """Test accuracy on ``uint8`` images (eval mode): :func:`identifiable.torch.merge.accuracy`
     on the normalised images."""
-    from identifiable.torch.align import accuracy
+    from identifiable.torch.merge import accuracy
 
     net.eval()
     return accuracy(net, normalise(images, mean, std), labels, batch)

@@ -20,7 +20,9 @@ Both hold for every value of the free parameters (``tests/test_torch_vgg.py`` ch
 equivariance of every layer and :func:`identifiable.kernels.check_flip_kernel` checks eq. (3)).
 :func:`to_plain` exports any of these nets to a plain ``nn.Sequential`` of ``Conv2d`` /
 ``BatchNorm2d`` / ``ReLU`` / ``MaxPool2d`` / ``Flatten`` / ``Linear`` computing the same function
-(in eval mode), the form that :mod:`identifiable.torch.align` works on.
+(in eval mode), the form that :mod:`identifiable.torch.structure` describes and that
+:mod:`~identifiable.torch.flip`, :mod:`~identifiable.torch.match` and
+:mod:`~identifiable.torch.merge` work on.
 """
 
 from __future__ import annotations
