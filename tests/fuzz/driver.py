@@ -230,6 +230,9 @@ def run(seed: int = 0, budget_seconds: float = 60.0, max_cases: int = 10 ** 9,
         s["oracle_s"] += rec["oracle_s"]
         if rec["failure"]:
             s[rec["failure"]] += 1
+            if progress:  # at once: a run cut off before its report still names what failed
+                print(f"FAILURE {rec['failure']} {p}:{rec['index']} (seed {rec['seed']}) "
+                      f"status={st}: {rec['note'][:300]}", file=sys.stderr, flush=True)
             key = (p, rec["failure"])
             if len(failures[key]) < keep:
                 failures[key].append(rec)
