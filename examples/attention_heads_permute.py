@@ -15,9 +15,9 @@ Here the symmetry is the reversal of the token order (a "mirror" of a row of ``n
 patches). Without positional encodings attention is equivariant under *every* token
 permutation (Remark 4.3); learnable positional encodings break that, and a network that is
 equivariant under the reversal alone must encode it somewhere -- here, in a permutation of its
-heads. :func:`~identifiable.attention.equivariant_attention` builds such a network (two orbits
-of two heads, positional encodings in the first layer) and hides the structure by a random
-element of ``K_1`` (a random head order and random per-head matrices).
+heads. :func:`~identifiable.theory.attention.equivariant_attention` builds such a network
+(two orbits of two heads, positional encodings in the first layer) and hides the structure by a
+random element of ``K_1`` (a random head order and random per-head matrices).
 :func:`~identifiable.latent_actions` then runs the constructive proof of
 Theorem 4.1 (Appendix A) and recovers how the mirror acts on the heads.
 """

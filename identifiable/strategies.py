@@ -22,9 +22,9 @@ Activations and intertwiners (:mod:`identifiable.activations`, :mod:`identifiabl
 Models (:mod:`identifiable.models`):
 
 * :func:`mlp_widths`: widths ``[d_0, ..., d_L]``;
-* :func:`mlps`: :class:`~identifiable.models.MLP` with a drawn activation (one of
+* :func:`mlps`: :class:`~identifiable.models.mlp.MLP` with a drawn activation (one of
   :data:`MODEL_ACTIVATIONS` by default) and drawn widths;
-* :func:`mlp_params`: a :class:`~identifiable.models.Theta` for a given MLP, exact (small
+* :func:`mlp_params`: a :class:`~identifiable.models.mlp.Theta` for a given MLP, exact (small
   rationals, :func:`rationals`) or float;
 * :func:`latent_elements`: ``k = (A_1, ..., A_{L-1})`` in ``K`` (exact monomial matrices with the
   activation's scalings via :func:`monomial_matrices`, or exact invertible matrices for linear
@@ -304,8 +304,8 @@ def layerwise_equivariant_networks(draw, activations: tuple[str, ...] = ("tanh",
                                    max_points: int = 3, max_depth: int = 3,
                                    invariant_output: bool | None = None) -> EquivariantCase:
     """Random exact MLPs that are layerwise equivariant and then scrambled
-    (see :func:`identifiable.equivariance.planted_equivariant_mlp`): a random permutation group
-    on ``n <= max_points`` points, random representations into K_i (signed permutation
+    (see :func:`identifiable.theory.equivariance.planted_equivariant_mlp`): a random permutation
+    group on ``n <= max_points`` points, random representations into K_i (signed permutation
     representations twisted by sign characters and trivial summands; no twist for ReLU),
     equivariant weights from the kernel constraint, every hidden layer scrambled by a random
     k_i in K_i."""

@@ -9,7 +9,7 @@ Such a theta is not weakly identifiable and its first layer is not equivariant f
 planted actions. :func:`identifiable.latent_actions` must still prove
 layerwise equivariance at the Remark 5.2 rewrite theta' (``witness["rewritten"]``), and we
 re-check here that theta' has the same function as theta (exactly:
-:func:`identifiable.identifiability.same_function`) and differs from theta.
+:func:`identifiable.theory.same_function.same_function`) and differs from theta.
 
 Status: ``checked``: exact on each of finitely many networks.
 """

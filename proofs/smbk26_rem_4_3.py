@@ -12,7 +12,8 @@ invariant encodings (``P[sigma(p)] = P[p]`` for sigma in G) restore ``G``-equiva
 How it is checked (exact where possible):
 
 1. **Exact identity, generic parameters.** With every entry of ``X``, ``W_O``, ``W_A^j``,
-   ``W_V^j`` and ``P`` a free real symbol, :func:`identifiable.attention.symbolic_attention_layer`
+   ``W_V^j`` and ``P`` a free real symbol,
+   :func:`identifiable.models.attention.symbolic_attention_layer`
    builds eq. (10) in sympy (logits and values as expanded polynomials). For every permutation
    of ``n = 2`` and ``n = 3`` tokens, a first layer (``h_0 = 1``, 2 heads) and a hidden layer
    (``h_{i-1} = 2`` heads in, 2 heads out): ``f(Pi X) - Pi f(X)`` is exactly zero without

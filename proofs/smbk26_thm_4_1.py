@@ -13,7 +13,7 @@ element of K_i (so the planted actions are hidden), and require that ``latent_ac
   rational inputs for every generator).
 
 For attention (Section 5.2) the same algorithm runs numerically on a planted multi-head
-network (:func:`identifiable.attention.equivariant_attention`) and must recover the planted
+network (:func:`identifiable.theory.attention.equivariant_attention`) and must recover the planted
 head permutation.
 
 Status: ``checked``: each network is decided exactly, but the theorem quantifies over all

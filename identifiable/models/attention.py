@@ -22,7 +22,7 @@ Eq. (10): ``f_i(X; theta_i)[:, :, j] = smax(Xbar W_A^{i,j} Xbar^T) Xbar W_V^{i,j
 softmax taken row-wise; no skip connections, no normalisation. Arrays of a batch are shaped
 ``(batch, n, d_i, h_i)``; :class:`AttentionModel` also reads and writes the flattened form
 ``(batch, n * d_i * h_i)`` (row-major), which is what generic code
-(:class:`~identifiable.models.Model`, ``is_equivariant``) uses.
+(:class:`~identifiable.models.base.Model`, ``is_equivariant``) uses.
 
 Latent symmetries: ``K_i = GL(d_i)^{h_i} x| S_{h_i}``
 -----------------------------------------------------
@@ -386,7 +386,7 @@ class AttentionTheta:
 # ---------------------------------------------------------------------------------- layers
 class AttentionLayer(Layer):
     """One layer of eq. (10) [SMBK26]: ``V_{i-1} = R^{n x d_in x h_in} -> V_i = R^{n x d_out x
-    h_out}`` with inner width ``e``. As a :class:`~identifiable.models.Layer` it maps flattened
+    h_out}`` with inner width ``e``. As a :class:`~identifiable.models.base.Layer` it maps flattened
     batches ``(batch, n d_in h_in) -> (batch, n d_out h_out)``; :meth:`heads` works on shaped
     arrays ``(batch, n, d_in, h_in)``."""
 

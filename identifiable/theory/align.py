@@ -1,7 +1,7 @@
 """Definition 3.4 [SMBK26]: is ``theta2 = k . theta`` for some ``k`` in ``K``?
 
 :func:`align` decides it for any model (dispatch on the model's type): for an
-:class:`~identifiable.models.MLP`, layer by layer, returning the ``k_i`` as the witness, or
+:class:`~identifiable.models.mlp.MLP`, layer by layer, returning the ``k_i`` as the witness, or
 ``refuted`` naming the first layer where no element of ``K_i`` fits. Exact for exact inputs (rows
 hashed by a canonical form up to the allowed scalings); tolerance-based for floats (rows
 normalised up to the allowed scalings, sorted by a random projection and matched, then verified

@@ -366,7 +366,7 @@ def weakly_identifiable(model: MLP, theta: Any, *, tol: float | None = None,
                         evidence: bool = True) -> Verdict:
     """Is ``theta`` weakly identifiable (Definition 3.5 [SMBK26])?
 
-    ``theta`` is reduced (:func:`identifiable.submodels.reduce`); when ``theta`` is exactly
+    ``theta`` is reduced (:func:`identifiable.theory.submodels.reduce`); when ``theta`` is exactly
     ``beta(theta~)`` for the resulting submodel (whose Definition 3.2 and eq. (2) are checked) the
     answer is :func:`identifiable` of ``theta~``. A half-dead neuron that is no copy of another
     (Remark 5.2) makes ``theta`` the image of no identifiable submodel parameter: in any submodel

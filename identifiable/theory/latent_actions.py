@@ -196,7 +196,8 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
                    tol: float | None = None, n_samples: int = 128, seed: int = 0,
                    zero_tol: float | None = None) -> Verdict:
     """Theorem 4.1 [SMBK26] as an algorithm (the constructive proof of Appendix A), for an
-    :class:`~identifiable.models.MLP` or an :class:`~identifiable.models.attention.AttentionModel`.
+    :class:`~identifiable.models.mlp.MLP` or an
+    :class:`~identifiable.models.attention.AttentionModel`.
 
     ``rep_in`` / ``rep_out``: a :class:`~identifiable.groups.Rep` or a list of generator
     matrices acting on ``V_0`` / ``V_L`` (``rep_out``: default trivial for an MLP, ``rep_in`` for

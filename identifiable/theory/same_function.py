@@ -31,7 +31,7 @@ __all__ = ["same_function", "entry_tolerance_effect"]
 def entry_tolerance_effect(model: MLP, theta: Theta, X: np.ndarray, param_tol: float) -> float:
     """First-order bound on ``max_x |f(x; theta') - f(x; theta)|`` over the rows of ``X`` when
     ``theta'`` differs from ``theta`` in entries of size at most ``param_tol`` (e.g. entries a
-    float :func:`~identifiable.submodels.reduce` treated as zero).
+    float :func:`~identifiable.theory.submodels.reduce` treated as zero).
 
     A change of at most ``t`` in each entry of ``W_i, b_i`` moves ``z_i`` by at most
     ``t (||h_{i-1}||_1 + 1)``; it reaches the output through ``|sigma'| <= s_j`` and

@@ -153,7 +153,7 @@ def _aug_linear(M: Any, exact: bool) -> Any:
 
 # ---------------------------------------------------------------------------------- Submodel
 class Submodel:
-    """A submodel of an :class:`~identifiable.models.MLP` (Definition 3.2 [SMBK26]).
+    """A submodel of an :class:`~identifiable.models.mlp.MLP` (Definition 3.2 [SMBK26]).
 
     Attributes
     ----------
