@@ -162,3 +162,26 @@ def test_bad_reps(bad, match):
     th = m.random_params(0)
     with pytest.raises(ValueError, match=match):
         is_equivariant(m, th, bad, None)
+
+
+def test_actions_are_carried_to_theta_when_reduce_only_changes_basis():
+    """Regression (fuzz case latent_actions:304, seed 20261128): for K = GL (identity
+    activation) reduce returns a canonical parameter of the same widths (W1 = I) whose embedding
+    is theta again; the actions found on the canonical parameter must be carried to theta's own
+    layers through gamma, not returned as they are. Checked against theta itself, exactly."""
+    R = sp.Rational
+    m = MLP([3, 3, 3], "identity")
+    th = m.params([[[R(-8, 3), R(4, 3), R(8, 3)], [R(-1, 3), 1, R(-5, 3)],
+                    [R(-8, 3), R(-4, 3), R(8, 3)]],
+                   [[R(25, 72), R(1, 9), R(-23, 72)], [R(25, 144), R(-4, 9), R(-11, 144)],
+                    [R(-5, 144), R(-4, 9), R(-41, 144)]]],
+                  [[R(-4, 3), 1, R(4, 3)], [1, 1, 1]])
+    P = sp.Matrix([[0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    v = latent_actions(m, th, [P], [P])
+    assert v.status == "proved"
+    W1, b1 = sp.Matrix(th.weights[0]), sp.Matrix(th.biases[0])
+    W2, b2 = sp.Matrix(th.weights[1]), sp.Matrix(th.biases[1])
+    r = sp.Matrix(v.witness["rho"][0]["s0"])
+    assert r != P  # the canonical parameter's action is P; theta's is its conjugate
+    assert (r * W1 - W1 * P).is_zero_matrix and (r * b1 - b1).is_zero_matrix
+    assert (P * W2 - W2 * r).is_zero_matrix and (P * b2 - b2).is_zero_matrix

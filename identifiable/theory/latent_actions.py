@@ -410,8 +410,12 @@ class MLPSteps(Theorem41Steps):
         return _check_mlp_layers(rw.model, rw.theta, G, rho_gens, n_samples=n_samples, tol=tol)
 
     def lift(self, rw, G, ks, *, n_samples, tol, seed):
-        if not rw.rewritten and rw.model.widths == self.model.widths:
-            return ""  # the submodel is the model: nothing to lift
+        if (not rw.rewritten and rw.model.widths == self.model.widths
+                and _same_theta(rw.theta, rw.ambient_theta)):
+            return ""  # the submodel is the model, with the same parameter: nothing to lift
+        # otherwise the actions were found on the submodel's parameter (which may differ from
+        # theta by a change of basis even at equal widths, e.g. reduce's canonical form for
+        # K = GL) and must be carried to theta's layers through gamma (eq. (16))
         exact = rw.theta.exact and G.exact
         kk, rho, rho_gens = [], [], []
         for i in range(1, self.model.depth):
