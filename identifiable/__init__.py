@@ -47,6 +47,7 @@ from identifiable.theory.equivariance import (
     is_equivariant,
     random_equivariant_params,
 )
+from identifiable.theory.equivariance_error import EquivarianceError, equivariance_error
 from identifiable.theory.identifiability import is_identifiable, weakly_identifiable
 from identifiable.theory.latent_actions import latent_actions
 from identifiable.theory.same_function import same_function
@@ -92,6 +93,8 @@ __all__ = [
     "weakly_identifiable",
     "functional_dimension",
     "is_equivariant",
+    "equivariance_error",
+    "EquivarianceError",
     "check_layer_equivariance",
     "check_adjunction",
     "latent_actions",
