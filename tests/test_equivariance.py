@@ -185,3 +185,51 @@ def test_actions_are_carried_to_theta_when_reduce_only_changes_basis():
     assert r != P  # the canonical parameter's action is P; theta's is its conjugate
     assert (r * W1 - W1 * P).is_zero_matrix and (r * b1 - b1).is_zero_matrix
     assert (P * W2 - W2 * r).is_zero_matrix and (P * b2 - b2).is_zero_matrix
+
+
+def _nearly_mirror_invariant_tanh_net():
+    rng = np.random.default_rng(0)
+    m = MLP([4, 6, 6, 1], "tanh")
+    P = np.eye(4)[::-1]
+    W1 = rng.standard_normal((6, 4)) * 0.3
+    W = [(W1 + W1 @ P) / 2 + 1e-3 * rng.standard_normal((6, 4)),
+         rng.standard_normal((6, 6)) * 0.3, rng.standard_normal((1, 6))]
+    b = [rng.standard_normal(6) * 0.1, rng.standard_normal(6) * 0.1, np.zeros(1)]
+    return m, m.params(W, b), P
+
+
+def test_a_loose_tol_does_not_buy_a_vacuous_checked():
+    """Issue 13 item 4: tol = 1.0 on tanh layers (outputs below 1) would accept unrelated
+    values; the answer is undecided and points to the approximate measurement."""
+    m, th, P = _nearly_mirror_invariant_tanh_net()
+    assert latent_actions(m, th, [P]).status == "refuted"  # not invariant at float64 precision
+    v = latent_actions(m, th, [P], tol=1.0)
+    assert v.status == "undecided"
+    assert "not small against the values compared" in v.reason
+    assert "measure_latent_actions" in v.reason
+    assert v.witness["layer_scales"][0] < 1.0
+    # a zeroing threshold that removes every hidden neuron changes the function: undecided
+    v = latent_actions(m, th, [P], tol=1.0, zero_tol=1.0)
+    assert v.status == "undecided" and "does not compute theta's function" in v.reason
+
+
+def test_checked_records_what_it_measured_and_names_a_large_reduction():
+    """A float network with 4 of 6 hidden neurons dead (zero outgoing weights): reduce removes
+    them, the reason says so, and the witness records the function gap (0 here) and the layer
+    scales against which the tolerance was judged."""
+    m = MLP([2, 6, 1], "tanh")
+    W1 = np.array([[0.7, -0.4], [-0.4, 0.7], [0.3, 0.9], [-1.1, 0.2], [0.5, 0.5], [0.8, -0.6]])
+    b1 = np.array([0.1, 0.1, -0.2, 0.3, 0.0, 0.4])
+    W2 = np.array([[1.3, 1.3, 0.0, 0.0, 0.0, 0.0]])
+    th = m.params([W1, W2], [b1, np.array([0.25])])
+    P = np.array([[0.0, 1.0], [1.0, 0.0]])
+    v = latent_actions(m, th, [P])
+    assert v.status == "checked", v
+    assert "reduce removed 4 of 6 hidden neurons" in v.reason
+    assert v.witness["function_gap"] <= v.witness["function_tol"]
+    assert v.tol < 1e-6 and v.details["homomorphism_tol"] >= 0.0
+    # the actions found: the swap of the two live neurons, lifted to the ambient layer
+    r = np.asarray(v.witness["rho"][0]["s0"], dtype=float)
+    x = np.array([0.3, -1.2])
+    y, gy = np.tanh(W1 @ x + b1), np.tanh(W1 @ x[::-1] + b1)
+    np.testing.assert_allclose((r @ y)[:2], gy[:2], atol=1e-12)  # the live neurons swap

@@ -27,6 +27,17 @@ is the tolerance of every numeric comparison (``None``: each comparison's defaul
 identities, ``FIT_RTOL`` for least-squares fits); the homomorphism check of step 4 allows
 ``100 tol`` relative to the matrices' size, since products of fitted elements accumulate error;
 ``zero_tol`` (MLPs) is reduce's threshold for float entries, kept apart from ``tol``.
+
+A float answer is ``checked`` only when it is not vacuous: the returned network computes
+``theta``'s function within the function tolerance (``sample_tol(tol)`` on fresh inputs; the
+witness records ``function_gap`` and ``function_tol``), and the tolerance of the comparisons of
+values (recorded as the verdict's ``tol``; the homomorphism check's is ``homomorphism_tol``)
+stays below :data:`VACUOUS_SHARE` of the size of every layer's outputs (``layer_scales``).
+Otherwise the answer is ``undecided`` and points to the approximate measurement of trained
+networks (``identifiable.torch.measure_latent_actions``, :func:`identifiable.equivariance_error`).
+A rewrite that removes more than :data:`REDUCTION_NOTE_SHARE` of the hidden neurons is named in
+the reason. The single-purpose tolerances of the steps stay apart: ``align(tol)`` compares
+entries, ``same_function(tol)`` compares outputs, ``reduce(tol)`` zeroes entries.
 """
 
 from __future__ import annotations
@@ -45,6 +56,8 @@ from identifiable.models.attention import AttentionModel, HeadAction
 from identifiable.numbers import (
     FIT_RTOL,
     FLOAT64_RTOL,
+    RESIDUAL_RTOL,
+    sample_tol,
     to_numpy,
     validate_count,
     validate_tol,
@@ -134,6 +147,10 @@ class Theorem41Steps:
     def prepare(self, theta: Any, G: Generators) -> Any:
         """The parameter in the arithmetic of the check (exact only when ``G`` is exact)."""
         return theta
+
+    def sample_inputs(self, n: int, seed: int) -> np.ndarray:
+        """``n`` random inputs of the model (a batch for :meth:`Model.forward`)."""
+        raise NotImplementedError
 
     def end_to_end(self, theta: Any, G: Generators, *, n_samples: int, tol: float | None,
                    seed: int) -> Verdict:
@@ -267,6 +284,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
         ks.append(list(v.witness))
     # 4. eq. (15): homomorphisms, extended over G
     weakest: Verdict | None = None
+    hom_tol = 0.0
     words = G.group.words
     k_sub: list[dict] = []
     rho_sub: list[dict] = []
@@ -290,6 +308,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
                 witness={"layer": i, "generators": images, "counterexample":
                          hv.counterexample}, method=method, tol=hv.tol)
         weakest = _weaker(weakest, hv)
+        hom_tol = max(hom_tol, hv.tol or 0.0)
         try:
             gens_rho = [steps.action(rw, i, k) for k in images]
         except ValueError as exc:  # an aligned k_i(g) outside K_i (a loose float tol)
@@ -306,6 +325,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
                                  f"(14)): {lv.reason}", witness=lv.counterexample or {},
                                  method=method, tol=lv.tol)
     weakest = _weaker(weakest, lv)
+    value_tols = [eq.tol or 0.0, lv.tol or 0.0]
     # 6. eq. (16)
     lifted = steps.lift(rw, G, ks, n_samples=n_samples, tol=tol, seed=seed)
     if isinstance(lifted, Verdict):
@@ -318,6 +338,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     else:
         kk, rho, lv2 = lifted
         weakest = _weaker(weakest, lv2)
+        value_tols.append(lv2.tol or 0.0)
         lift_note, on_ambient = "", True
     gen_idx = G.group.generator_indices
     witness = {
@@ -345,11 +366,73 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     if rw.same_function is not None:
         witness["same_function"] = rw.same_function
         weakest = _weaker(weakest, rw.same_function)
+        value_tols.append(rw.same_function.tol or 0.0)
+    reason += _reduction_note(steps.model, rw)
     if exact and (weakest is None or weakest.status == "proved"):
         return Verdict.proved(reason, witness)
-    tol_used = max(eq.tol or 0.0, (weakest.tol or 0.0) if weakest is not None else 0.0)
+    # the tolerance recorded is that of the comparisons of values (end to end, layers, the
+    # rewrite's function); the homomorphism check's (on matrices) is recorded beside it
+    tol_used = max(value_tols)
+    gate = _float_gate(steps, witness, theta, tol, tol_used, n_samples, seed)
+    if isinstance(gate, Verdict):
+        return gate
+    witness.update(gate)
     return Verdict.checked(reason, n_samples=eq.n_samples or n_samples, tol=tol_used,
-                           witness=witness, method="tolerance", zero_tol=zero_tol)
+                           witness=witness, method="tolerance", zero_tol=zero_tol,
+                           homomorphism_tol=hom_tol)
+
+
+#: a float comparison whose absolute tolerance reaches this share of the size of the values it
+#: compares (a layer's outputs) accepts values unrelated to each other: no ``checked`` on it
+VACUOUS_SHARE = 0.1
+#: a Remark 5.2 rewrite that removes more than this share of the hidden neurons is named in the
+#: reason (the actions then describe a much smaller network than the user's)
+REDUCTION_NOTE_SHARE = 0.5
+
+
+def _reduction_note(model: Any, rw: Rewrite) -> str:
+    before = sum(getattr(model, "hidden_widths", []) or [])
+    after = sum(getattr(rw.model, "hidden_widths", []) or [])
+    if before and before - after > REDUCTION_NOTE_SHARE * before:
+        return (f"; note: reduce removed {before - after} of {before} hidden neurons "
+                f"({100 * (before - after) / before:.0f}%, reduced widths {rw.widths}), so the "
+                "actions describe a much smaller network computing the same function")
+    return ""
+
+
+def _float_gate(steps: Theorem41Steps, witness: dict, theta: Any, tol: float | None,
+                tol_used: float, n_samples: int, seed: int) -> dict | Verdict:
+    """The last word on a float answer: the returned network computes ``theta``'s function
+    within the function tolerance, and no comparison's tolerance is comparable to the size of
+    the values it compared (else the ``checked`` would be vacuous). Returns what it measured
+    (``layer_scales``, ``function_gap``, ``function_tol``) or the ``undecided`` verdict."""
+    X = steps.sample_inputs(max(n_samples, 256), seed + 7919)
+    model_w, theta_w = witness["model"], witness["theta"]
+    lat = model_w.latents(X, theta_w)
+    scales = [float(np.max(np.abs(Y))) if np.size(Y) else 0.0 for Y in lat[1:]]
+    f_in = np.asarray(steps.model.forward(X, theta), dtype=np.float64)
+    gap_rows = np.abs(f_in - lat[-1].reshape(f_in.shape)).reshape(len(X), -1).max(axis=1)
+    j = int(np.argmax(gap_rows))
+    gap = float(gap_rows[j])
+    f_tol = sample_tol(tol, f_in, rtol=RESIDUAL_RTOL)
+    measured = {"layer_scales": scales, "function_gap": gap, "function_tol": f_tol}
+    approx = ("the layerwise structure is approximate at best: measure it with "
+              "identifiable.torch.measure_latent_actions (least-squares and nearest-K latent "
+              "maps with held-out errors) or identifiable.equivariance_error")
+    if gap > f_tol:
+        return Verdict.undecided(
+            f"the returned parameter's function differs from theta's by {gap:.3g} > function "
+            f"tolerance {f_tol:.3g} at the input in the witness, so the actions found are not "
+            f"those of theta's network; {approx}",
+            witness={**measured, "x": X[j].tolist()}, method="tolerance", tol=f_tol)
+    for i, sc in enumerate(scales, start=1):
+        if sc > 0 and tol_used >= VACUOUS_SHARE * sc:
+            return Verdict.undecided(
+                f"tolerance {tol_used:.3g} is not small against the values compared: layer {i}'s "
+                f"outputs are at most {sc:.3g} in size, so a comparison within {tol_used:.3g} "
+                f"would accept values unrelated to each other (>= {VACUOUS_SHARE:g} of their "
+                f"size); {approx}", witness=measured, method="tolerance", tol=tol_used)
+    return measured
 
 
 # ---------------------------------------------------------------------- MLP
@@ -365,6 +448,9 @@ class MLPSteps(Theorem41Steps):
         if not G.exact and theta.exact:  # float representations: compare in floats
             return theta.numeric
         return theta
+
+    def sample_inputs(self, n: int, seed: int) -> np.ndarray:
+        return np.random.default_rng(seed).standard_normal((n, self.model.widths[0]))
 
     def end_to_end(self, theta, G, *, n_samples, tol, seed) -> Verdict:
         exact = G.exact and theta.exact
@@ -493,6 +579,9 @@ class AttentionSteps(Theorem41Steps):
                                     np.arange(n))
             tokens = {w: perms[j].tolist() for j, w in enumerate(rep.words)}
         return Generators(gen_words, ga.gens_in, ga.gens_out, rep, False, tokens, raw=ga)
+
+    def sample_inputs(self, n: int, seed: int) -> np.ndarray:
+        return input_batch(self.model, n, np.random.default_rng(seed))
 
     def end_to_end(self, theta, G, *, n_samples, tol, seed) -> Verdict:
         t = FIT_RTOL if tol is None else tol
