@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Executable theory of identifiable and equivariant networks.")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error instead of a one-line message")
+    from identifiable import __version__
+
+    parser.add_argument("--version", action="version", version=f"identifiable {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_verify(sub)
     _add_torch_commands(sub)

@@ -100,3 +100,20 @@ def test_core_imports_without_torch():
             "import identifiable.experiments, identifiable.strategies; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_version_flag_matches_the_package_metadata(capsys):
+    import importlib.metadata
+    from pathlib import Path
+
+    import identifiable
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"identifiable {identifiable.__version__}"
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert identifiable.__version__ == pyproject["project"]["version"]
+    assert importlib.metadata.version("identifiable") == identifiable.__version__
