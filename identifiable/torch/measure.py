@@ -37,8 +37,9 @@ from identifiable.numbers import RANK_RTOL
 from identifiable.torch.augment import MIRRORS, augment
 from identifiable.torch.nets import INTERTWINER_KIND
 
-__all__ = ["CrossStats", "LatentFit", "least_squares", "relative_errors", "equivariance_report",
-           "noise_probe", "crop_probe", "monomial_parts", "PROBES"]
+__all__ = ["CrossStats", "LatentFit", "least_squares", "solve_normal", "best_monomial_fit",
+           "relative_errors", "equivariance_report", "noise_probe", "crop_probe",
+           "monomial_parts", "PROBES"]
 
 PROBES = ("noise", "crops")
 #: floor of a denominator where it is 0 (a guard against 0 / 0 in the branch that is not taken,
@@ -100,10 +101,7 @@ class CrossStats:
         """
         if self.n == 0:
             raise ValueError("CrossStats: no samples")
-        w, V = np.linalg.eigh(self.G)
-        keep = w > rcond * max(w.max(), 1e-300)
-        X = (V[:, keep] / w[keep]) @ (V[:, keep].T @ self.C)
-        return X.T
+        return solve_normal(self.G, self.C, rcond)
 
     def best_monomial(self, kind: str) -> np.ndarray:
         """The element K of the monomial group ``kind`` minimising ``sum |K z - y|^2``.
@@ -116,6 +114,46 @@ class CrossStats:
             raise ValueError(f"kind: the best-fit assignment needs 'one' or 'sign', got {kind!r}")
         M = self.C.T
         return nearest_monomial(M / max(np.abs(M).max(), 1e-300), kind)
+
+
+def solve_normal(G: np.ndarray, C: np.ndarray, rcond: float = RANK_RTOL) -> np.ndarray:
+    """The least-squares ``A`` with ``A z ~ y`` from ``G = sum z z^T`` and ``C = sum z y^T``
+    (minimum-norm where the z span a subspace): eigen-decomposition of the symmetric G,
+    eigenvalues below ``rcond * max`` treated as zero (Section 6 / Appendix C [SMBK26])."""
+    w, V = np.linalg.eigh(G)
+    keep = w > rcond * max(w.max(), 1e-300)
+    X = (V[:, keep] / w[keep]) @ (V[:, keep].T @ C)
+    return X.T
+
+
+def best_monomial_fit(G: np.ndarray, C: np.ndarray, kind: str) -> np.ndarray:
+    """The element K of the monomial group ``kind`` (scalings ``"one"``, ``"sign"``,
+    ``"positive"``, ``"nonzero"``, Section 5.1 [SMBK26]) minimising ``sum |K z - y|^2``, from
+    ``G = sum z z^T`` and ``C = sum z y^T``.
+
+    Row i of ``K`` takes one input j with value ``a``: the residual of that row is
+    ``sum y_i^2 - (2 a C[j, i] - a^2 G[j, j])``, so the best permutation maximises the summed
+    gain, a linear assignment (:func:`nearest_monomial` for +-1 entries, whose gain is linear in
+    ``C``): ``a = C/G`` with gain ``C^2/G`` for ``"nonzero"``, and ``C`` replaced by
+    ``max(C, 0)`` (the closure of ``R_>0``, as :func:`nearest_monomial`) for ``"positive"``.
+    A unit with ``G[j, j] = 0`` (dead) gets the value 1.
+    """
+    M = np.asarray(C, dtype=np.float64).T
+    if kind in ("one", "sign"):
+        return nearest_monomial(M / max(np.abs(M).max(), 1e-300), kind)
+    if kind not in ("positive", "nonzero"):
+        raise ValueError(f"kind: expected 'one', 'sign', 'positive' or 'nonzero', got {kind!r}")
+    from scipy.optimize import linear_sum_assignment
+
+    g = np.diag(np.asarray(G, dtype=np.float64)).copy()
+    alive = g > 0
+    num = np.maximum(M, 0.0) if kind == "positive" else M
+    gain = np.where(alive[None, :], num * num / np.where(alive, g, 1.0)[None, :], 0.0)
+    rows, cols = linear_sum_assignment(gain, maximize=True)
+    vals = np.where(alive[cols], num[rows, cols] / np.where(alive[cols], g[cols], 1.0), 1.0)
+    K = np.zeros_like(M)
+    K[rows, cols] = vals
+    return K
 
 
 def least_squares(Z: Tensor | np.ndarray, Y: Tensor | np.ndarray) -> np.ndarray:
