@@ -653,6 +653,22 @@ def _builtin(name: str) -> Activation:
     if name == "softplus":
         return Activation(sp.log(1 + sp.exp(X)), X, "softplus",
                           numeric=lambda v: np.logaddexp(0.0, v))
+    if name.startswith("softplus:"):
+        text = name.split(":", 1)[1]
+        try:
+            beta = sp.Rational(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"name: softplus beta {text!r} is not a number") from None
+        if beta <= 0:
+            raise ValueError(f"name: softplus beta must be positive, got {text!r}")
+        if beta == 1:
+            return _get_cached("softplus")
+        bf = float(beta)
+        return Activation(sp.log(1 + sp.exp(beta * X)) / beta, X, f"softplus:{beta}",
+                          numeric=lambda v: np.logaddexp(0.0, bf * v) / bf)
+    if name == "silu":
+        # x sigmoid(x) (also "swish"); its K is derived like every other (permutations only)
+        return Activation(X / (1 + sp.exp(-X)), X, "silu", numeric=lambda v: v * special.expit(v))
     if name.startswith("leaky_relu:"):
         text = name.split(":", 1)[1]
         try:
@@ -673,7 +689,7 @@ def _builtin(name: str) -> Activation:
 
 #: names understood by :func:`get` (``<slope>`` a number, ``<m>`` a positive integer)
 NAMES = ("identity", "relu", "leaky_relu:<slope>", "tanh", "sigmoid", "gelu", "softplus",
-         "power:<m>")
+         "softplus:<beta>", "silu", "power:<m>")
 
 
 @functools.lru_cache(maxsize=64)
@@ -683,7 +699,8 @@ def _get_cached(name: str) -> Activation:
 
 def get(name: str | Activation) -> Activation:
     """A built-in activation by name: identity, relu, leaky_relu:<slope>, tanh, sigmoid, gelu,
-    softplus, power:<m>. An :class:`Activation` is returned unchanged."""
+    softplus, softplus:<beta> (``log(1 + exp(beta x)) / beta``, ``beta > 0``), silu
+    (``x sigmoid(x)``), power:<m>. An :class:`Activation` is returned unchanged."""
     if isinstance(name, Activation):
         return name
     if not isinstance(name, str):

@@ -24,6 +24,8 @@ TABLE = {
     "sigmoid": ("monomial", "one"),
     "gelu": ("monomial", "one"),
     "softplus": ("monomial", "one"),
+    "softplus:2": ("monomial", "one"),
+    "silu": ("monomial", "one"),
     "power:2": ("monomial", "nonzero"),
     "power:3": ("monomial", "nonzero"),
 }
@@ -78,6 +80,34 @@ def test_derived_group_matches_table_and_numeric_ground_truth(name):
             assert res > 1e-3, (name, a)
 
 
+def test_silu_group_is_derived_not_looked_up():
+    # x sigmoid(x) written by hand (not the registry's object) derives the same K: permutations
+    # only (silu(a x) = c silu(x) for all x forces a = c = 1), with a proved verdict
+    hand = activations.from_sympy(x / (1 + sp.exp(-x)), x)
+    v = hand.derive()
+    assert v.status == "proved", v
+    assert v.witness.kind == "monomial" and v.witness.scalings.kind == "one"
+    assert hand.intertwiner_group(3).name == activations.get("silu").intertwiner_group(3).name
+    # a constant multiple silu(x) / 2 has the same K (eq. (8) does not see a constant factor)
+    assert activations.from_sympy(x / (1 + sp.exp(-x)) / 2, x).intertwiner_group(2) \
+        .scalings.kind == "one"
+    assert "silu" in activations.NAMES and "softplus:<beta>" in activations.NAMES
+    grid = np.linspace(-6, 6, 25)
+    np.testing.assert_allclose(activations.get("silu")(grid), grid / (1 + np.exp(-grid)),
+                               rtol=1e-13, atol=1e-15)
+
+
+def test_softplus_beta_is_softplus_rescaled():
+    sp2 = activations.get("softplus:2")
+    grid = np.linspace(-6, 6, 25)
+    np.testing.assert_allclose(sp2(grid), np.logaddexp(0, 2 * grid) / 2, rtol=1e-13)
+    assert activations.get("softplus:1") is activations.get("softplus")
+    with pytest.raises(ValueError, match="positive"):
+        activations.get("softplus:-1")
+    with pytest.raises(ValueError, match="not a number"):
+        activations.get("softplus:abc")
+
+
 def test_derivation_is_not_a_table():
     # an unnamed expression equal to tanh gets the same group; a tiny change alters it
     t = activations.from_sympy(sp.tanh(x), x)
@@ -113,6 +143,8 @@ def test_undecided_derivations_never_guess(expr, why):
     ("sigmoid", "origin_passing", "refuted"), ("gelu", "origin_passing", "proved"),
     ("relu", "bypass", "proved"), ("gelu", "bypass", "proved"), ("tanh", "bypass", "refuted"),
     ("leaky_relu:0.1", "positively_homogeneous", "proved"), ("softplus", "bypass", "proved"),
+    ("silu", "origin_passing", "proved"), ("silu", "bypass", "proved"),
+    ("silu", "odd", "refuted"), ("silu", "positively_homogeneous", "refuted"),
 ])
 def test_properties(name, prop, status):
     v = getattr(activations.get(name), prop)()
