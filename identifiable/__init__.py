@@ -57,6 +57,19 @@ from identifiable.verdict import UndecidedError, Verdict
 #: the attention model of eq. (10) [SMBK26] (DESIGN.md's name)
 Attention = AttentionModel
 
+
+def __getattr__(name: str) -> object:
+    """``identifiable.from_torch``, imported on first use (torch stays out of ``import
+    identifiable``; not in ``__all__``, so ``from identifiable import *`` needs no torch)."""
+    if name == "from_torch":
+        try:
+            from identifiable.torch.bridge import from_torch
+        except ImportError as exc:
+            raise ImportError(f"identifiable.from_torch needs torch ({exc})") from exc
+        return from_torch
+    raise AttributeError(f"module 'identifiable' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 __all__ = [
     "Verdict",

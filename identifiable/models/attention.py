@@ -856,6 +856,16 @@ class AttentionModel(Model):
                       for p in layers]
         return AttentionTheta(tuple(layers))
 
+    # ------------------------------------------------------------------ torch
+    def to_torch(self, theta: Any, dtype: Any = None) -> Any:
+        """An ``nn.Sequential`` of :class:`~identifiable.torch.bridge.Eq10Attention` layers
+        computing ``f(.; theta)`` (eq. (10) [SMBK26]) on inputs ``(batch, n, d_0)`` in ``dtype``
+        (a torch float dtype, default float32); see :func:`identifiable.torch.bridge.to_torch`.
+        Needs torch (imported here, not by the symbolic core)."""
+        from identifiable.torch.bridge import to_torch
+
+        return to_torch(self, theta, dtype)
+
 
 # ---------------------------------------------------------------------------------- symbolic
 def symbolic_attention_layer(X: sp.Matrix, W_A: Sequence[sp.Matrix], W_V: Sequence[sp.Matrix],

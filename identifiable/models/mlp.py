@@ -657,3 +657,13 @@ class MLP(Model):
     def check_invariance(self, theta: Any, k: Sequence[Any], **kwargs: Any) -> Verdict:
         """``f(.; k . theta) = f(.; theta)``: eq. (3) for ``theta' = k . theta`` at every layer."""
         return self.check_symmetry(theta, self.transform(theta, k), k, **kwargs)
+
+    # ------------------------------------------------------------------ torch
+    def to_torch(self, theta: Any, dtype: Any = None) -> Any:
+        """An ``nn.Sequential`` ``Linear, act, ..., Linear`` computing ``f(.; theta)`` of
+        eq. (7) [SMBK26] in ``dtype`` (a torch float dtype, default float32); see
+        :func:`identifiable.torch.bridge.to_torch`. Needs torch (imported here, not by the
+        symbolic core)."""
+        from identifiable.torch.bridge import to_torch
+
+        return to_torch(self, theta, dtype)
