@@ -144,3 +144,134 @@ def test_gcnn_barrier_command(tmp_path, capsys):
     assert (out / "nets" / "cnn-s0.pt").stat().st_mtime_ns == stamp
     assert main(["experiment", "gcnn-barrier", "--recipe", "resnet", "--out", str(out)]) == 2
     assert "--recipe: unknown ['resnet']" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- measure: any net
+_FACTORY = '''
+import torch
+from torch import nn
+
+
+def make():
+    return nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 3))
+
+
+def make_conv():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 8 * 6, 2))
+
+
+def not_a_module():
+    return 3
+
+
+def planted():
+    """tanh([V; -V R] x + [c; -c]) is exactly equivariant under the reversal R of the 12
+    inputs, with the latent action [[0, -I], [-I, 0]] (a signed permutation, Remark 4.2)."""
+    g = torch.Generator().manual_seed(0)
+    V = torch.randn(8, 12, generator=g) / 4
+    c = torch.randn(8, generator=g) / 4
+    net = make()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.cat([V, -V.flip(1)]))
+        net[0].bias.copy_(torch.cat([c, -c]))
+    return net
+'''
+
+
+def _factory_module(tmp_path, monkeypatch, name):
+    (tmp_path / f"{name}.py").write_text(_FACTORY)
+    monkeypatch.chdir(tmp_path)         # the command finds the module in the working folder
+    monkeypatch.syspath_prepend(str(tmp_path))      # and the test imports it too
+    return name
+
+
+def test_measure_vgg_checkpoint(tmp_path, capsys):
+    """A gcnn-barrier checkpoint ([BK23] Table 1 GCNN): exactly flip-equivariant at init, so
+    the lr rows show k = the orbit swap with errors ~ 0 and ud, the reference, does not."""
+    import torch
+
+    from identifiable.torch.checkpoint import save_checkpoint
+    from identifiable.torch.vgg import build_classifier
+
+    torch.manual_seed(0)
+    net = build_classifier("gcnn", 1 / 16, 10)
+    ck = save_checkpoint(tmp_path / "gcnn-s0.pt", {
+        "arch": {"kind": "vgg", "arch": "gcnn", "width": 1 / 16, "n_classes": 10},
+        "model": net.state_dict(), "epoch": 3})
+    js = tmp_path / "rows.json"
+    assert main(["measure", str(ck), "--n-probes", "48", "--layers", "2", "6", "--json",
+                 str(js), "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "gcnn VGG11" in out and "reference: ud" in out and "ud (ref)" in out
+    rows = json.loads(js.read_text())
+    assert [(r["layer"], r["group_spec"]) for r in rows] == [("2", "lr"), ("6", "lr"),
+                                                             ("2", "ud"), ("6", "ud")]
+    for r in rows:
+        assert r["K"] == "positively scaled permutations" and r["spatial"] == r["group_spec"]
+        if r["group_spec"] == "lr":
+            m = r["latent_shape"][0] // 2
+            assert r["k_perm"] == [(c + m) % (2 * m) for c in range(2 * m)]
+            assert r["k_error"] < 1e-5 and r["homomorphism"] is True and not r["reference"]
+        else:
+            assert r["reference"] and r["k_error"] > 0.1
+    assert main(["measure", str(ck), "--probe", "crops"]) == 2
+    assert "--probe" in capsys.readouterr().err
+
+
+def test_measure_model_factory(tmp_path, monkeypatch, capsys):
+    import torch
+
+    mod = _factory_module(tmp_path, monkeypatch, "lm_factory_ok")
+    sd = tmp_path / "planted.pt"
+    torch.save(__import__(mod).planted().state_dict(), sd)
+    js = tmp_path / "rows.json"
+    assert main(["measure", "--model", f"{mod}:make", "--weights", str(sd), "--group", "lr",
+                 "--n-probes", "500", "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert f"--model {mod}:make --weights" in out and "input (12,)" in out
+    (r,) = json.loads(js.read_text())
+    assert r["layer"] == "1" and r["K"] == "signed permutations" and r["homomorphism"]
+    assert r["k_perm"] == [(i + 8) % 16 for i in range(16)] and set(r["k_values"]) == {-1.0}
+    assert r["k_error"] < 1e-5 and r["identity_error"] > 0.5
+    # the factory's own initialisation, a conv net with --input-shape and a named layer
+    assert main(["measure", "--model", f"{mod}:make_conv", "--input-shape", "3", "8", "6",
+                 "--group", "lr", "ud", "--layers", "1", "--n-probes", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "4x8x6" in out and "ud (ref)" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "lm_no_such_module:make"], "--model: cannot import 'lm_no_such_module'"),
+    (["--model", "{mod}:nothere"], "has no attribute 'nothere'"),
+    (["--model", "{mod}:not_a_module"], "returned a int, not a torch.nn.Module"),
+    (["--model", "{mod}"], "--model: expected package.module:factory"),
+    (["--weights", "w.pt"], "--weights: needs --model"),
+    (["--model", "{mod}:make", "--weights", "{bad}"], "missing keys ['0.bias', '0.weight']"),
+    (["--model", "{mod}:make", "--weights", "{bad}"], "unexpected keys ['fc.weight']"),
+    (["--model", "{mod}:make", "--weights", "{shape}"], "shape mismatches 0.weight"),
+    (["--model", "{mod}:make", "--weights", "nothing.pt"], "--weights: no such file"),
+    (["--model", "{mod}:make"], "--group: give the group"),
+    (["--model", "{mod}:make_conv", "--input-shape", "3", "8", "6", "--group", "rot90"],
+     "--group: 'rot90' does not fit the input shape (3, 8, 6)"),
+    (["--model", "{mod}:make_conv", "--group", "lr"], "--input-shape: cannot infer"),
+    (["--model", "{mod}:make", "--group", "lr", "--layers", "nope"],
+     "--layers: no module named ['nope']"),
+    (["--model", "{mod}:make", "--group", "lr", "--input-shape", "3", "4"],
+     "--input-shape / --group: probes"),
+    ([], "CHECKPOINT: give a checkpoint"),
+])
+def test_measure_model_errors(tmp_path, monkeypatch, capsys, argv, message):
+    import torch
+
+    mod = _factory_module(tmp_path, monkeypatch, "lm_factory_err")
+    torch.save({"fc.weight": torch.zeros(2, 2), "2.weight": torch.zeros(3, 16),
+                "2.bias": torch.zeros(3)}, tmp_path / "bad.pt")
+    sd = __import__(mod).make().state_dict()
+    sd["0.weight"] = torch.zeros(16, 11)
+    torch.save(sd, tmp_path / "shape.pt")
+    argv = [a.format(mod=mod, bad=tmp_path / "bad.pt", shape=tmp_path / "shape.pt")
+            for a in argv]
+    assert main(["measure", *argv, "--n-probes", "16"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("identifiable measure: error:") and message in err

@@ -249,3 +249,18 @@ def test_clear_errors():
     m = nn.Sequential(nn.Linear(16, 8), relu).train()
     measure_latent_actions(m, rep, torch.randn(40, 16))
     assert m.training and relu.inplace
+
+
+def test_dead_units_are_assigned_to_themselves():
+    """A dead unit (zero column of the statistics) fits any assignment equally: the tie goes to
+    the identity, so an exactly equivariant net with dead units keeps a homomorphic k."""
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(400, 5))
+    Z[:, [1, 3]] = 0.0
+    K = np.zeros((5, 5))
+    K[2, 0] = K[0, 2] = 1.0
+    K[4, 4] = 1.0
+    Y = Z @ K.T
+    for kind in ("one", "sign", "positive"):
+        k = best_monomial_fit(Z.T @ Z, Z.T @ Y, kind)
+        assert k[1, 1] == 1.0 and k[3, 3] == 1.0 and np.allclose(k[[0, 2, 4]], K[[0, 2, 4]])

@@ -17,6 +17,7 @@ import torch
 from identifiable.io import atomic_path
 
 __all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "load_net", "build_checked",
+           "build_any", "load_state_dict_file",
            "differences",
            "require_same_run", "data_identity"]
 
@@ -82,13 +83,70 @@ def build_checked(path: str | os.PathLike, state: dict[str, Any], build) -> torc
     return net
 
 
-def load_net(path: str | os.PathLike, map_location: Any = "cpu"):
-    """The trained network of a checkpoint, in eval mode, and the checkpoint dict."""
-    from identifiable.torch.nets import build_net
+def build_any(arch: dict[str, Any]) -> torch.nn.Module:
+    """Rebuild any network the library saves from its ``arch``: ``"mlp"`` and ``"attention"``
+    (:func:`identifiable.torch.nets.build_net`, Section 6 [SMBK26]) and ``"vgg"`` (the
+    CNN / GCNN / PGCNN classifiers of [BK23] Table 1, written by the gcnn-barrier experiment,
+    :func:`identifiable.torch.vgg.build_classifier`)."""
+    kind = arch.get("kind")
+    if kind == "vgg":
+        from identifiable.torch.vgg import build_classifier
 
+        return build_classifier(arch["arch"], arch["width"], arch.get("n_classes", 10))
+    if kind in ("mlp", "attention"):
+        from identifiable.torch.nets import build_net
+
+        return build_net(arch)
+    raise ValueError(f"arch: unknown network kind {kind!r} (expected 'mlp', 'attention' or "
+                     "'vgg')")
+
+
+def load_net(path: str | os.PathLike, map_location: Any = "cpu"):
+    """The trained network of a checkpoint (any kind of :func:`build_any`), in eval mode, and
+    the checkpoint dict."""
     state = load_checkpoint(path, map_location=map_location)
-    net = build_checked(path, state, build_net)
+    net = build_checked(path, state, build_any)
     return net.eval(), state
+
+
+def load_state_dict_file(module: torch.nn.Module, path: str | os.PathLike,
+                         name: str = "--weights", map_location: Any = "cpu") -> torch.nn.Module:
+    """Load the weights file ``path`` (``torch.load(weights_only=True)``: a ``state_dict``, or
+    an identifiable checkpoint, whose ``model`` is used) into ``module`` with
+    ``load_state_dict(strict=True)``. A file that is not a state_dict, or one that does not fit
+    the module, is refused with a ValueError naming ``name`` and listing the missing and
+    unexpected keys and the shape mismatches."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: no such file {path}")
+    try:
+        sd = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise ValueError(f"{name}: {path} is not a readable weights file "
+                         f"({type(exc).__name__}: {exc})") from None
+    if isinstance(sd, dict) and sd.get("format") == FORMAT and isinstance(sd.get("model"), dict):
+        sd = sd["model"]
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                           for k, v in sd.items()):
+        raise ValueError(f"{name}: {path} does not hold a state_dict (a dict of tensors)")
+    want = module.state_dict()
+    missing = sorted(set(want) - set(sd))
+    unexpected = sorted(set(sd) - set(want))
+    shapes = [f"{k}: {tuple(want[k].shape)} in the module, {tuple(sd[k].shape)} stored"
+              for k in want if k in sd and tuple(want[k].shape) != tuple(sd[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:8]}"
+                         f"{' ...' if len(unexpected) > 8 else ''}")
+        if shapes:
+            parts.append("shape mismatches " + "; ".join(shapes[:4]))
+        raise ValueError(f"{name}: the state_dict in {path} does not fit the module: "
+                         + "; ".join(parts))
+    module.load_state_dict(sd, strict=True)
+    return module
 
 
 def differences(saved: dict[str, Any], wanted: dict[str, Any],

@@ -45,6 +45,9 @@ PROBES = ("noise", "crops")
 #: floor of a denominator where it is 0 (a guard against 0 / 0 in the branch that is not taken,
 #: not a tolerance)
 _DIVISION_GUARD = 1e-30
+#: relative gain on the diagonal that breaks ties of the assignment towards the identity (dead
+#: units); far below any gain difference that the data can show
+_TIE_BREAK = 1e-9
 
 
 class CrossStats:
@@ -136,11 +139,17 @@ def best_monomial_fit(G: np.ndarray, C: np.ndarray, kind: str) -> np.ndarray:
     gain, a linear assignment (:func:`nearest_monomial` for +-1 entries, whose gain is linear in
     ``C``): ``a = C/G`` with gain ``C^2/G`` for ``"nonzero"``, and ``C`` replaced by
     ``max(C, 0)`` (the closure of ``R_>0``, as :func:`nearest_monomial`) for ``"positive"``.
-    A unit with ``G[j, j] = 0`` (dead) gets the value 1.
+    A unit with ``G[j, j] = 0`` (dead) gets the value 1. Ties (dead units, whose column of the
+    gain is zero, so that any assignment fits them equally) are broken towards the identity by
+    a gain of ``1e-9 * max gain`` on the diagonal, so that an exactly equivariant net with dead
+    units still gives a k that is a homomorphism.
     """
     M = np.asarray(C, dtype=np.float64).T
     if kind in ("one", "sign"):
-        return nearest_monomial(M / max(np.abs(M).max(), 1e-300), kind)
+        M = M / max(np.abs(M).max(), 1e-300)
+        if M.shape[0] == M.shape[1]:
+            M = M + _TIE_BREAK * np.eye(M.shape[0])
+        return nearest_monomial(M, kind)
     if kind not in ("positive", "nonzero"):
         raise ValueError(f"kind: expected 'one', 'sign', 'positive' or 'nonzero', got {kind!r}")
     from scipy.optimize import linear_sum_assignment
@@ -149,6 +158,8 @@ def best_monomial_fit(G: np.ndarray, C: np.ndarray, kind: str) -> np.ndarray:
     alive = g > 0
     num = np.maximum(M, 0.0) if kind == "positive" else M
     gain = np.where(alive[None, :], num * num / np.where(alive, g, 1.0)[None, :], 0.0)
+    if gain.shape[0] == gain.shape[1]:
+        gain = gain + _TIE_BREAK * max(float(gain.max()), 1e-300) * np.eye(gain.shape[0])
     rows, cols = linear_sum_assignment(gain, maximize=True)
     vals = np.where(alive[cols], num[rows, cols] / np.where(alive[cols], g[cols], 1.0), 1.0)
     K = np.zeros_like(M)
