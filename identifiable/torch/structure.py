@@ -12,23 +12,29 @@ structure:
   (every affine layer but the logits), with their matching point (:func:`matching_point`,
   post-activation, as in Jordan et al. 2023) and REPAIR point (:func:`repair_point`,
   pre-activation after the BatchNorm);
-* :func:`index_batchnorm` permutes a BatchNorm's channels.
+* :func:`index_batchnorm` permutes a BatchNorm's channels;
+* :func:`channel_group` / :func:`sign_blocker`: whether a hidden layer's channels may also be
+  negated (signed permutations, the latent group K(tanh) of an odd activation, Section 5.1
+  [SMBK26]) or only permuted (K(ReLU): positively scaled permutations, Lemma 2.2 [BK23]; GELU,
+  sigmoid: permutations), decided from the library's activation table
+  (:func:`activation_name`, :func:`odd_activation`).
 
 It also holds the plumbing that every pass of :mod:`identifiable.torch.match` and
 :mod:`identifiable.torch.merge` over such a net shares: :func:`check_images`, :func:`batches`,
 :func:`reference_tensor`, :func:`to_net` and :func:`eval_mode`.
 
 Networks are plain ``nn.Sequential`` s of ``Conv2d`` (groups = 1), ``BatchNorm2d`` /
-``BatchNorm1d``, pointwise activations (``ReLU``, ``LeakyReLU``, ``GELU``, ``Tanh``, ``Identity``,
-``Dropout``), ``MaxPool2d`` / ``AvgPool2d`` / ``AdaptiveAvgPool2d`` / ``AdaptiveMaxPool2d``,
-``Flatten`` and ``Linear`` (:func:`identifiable.torch.vgg.to_plain` exports the VGG11s to this
-form). Anything else raises ``ValueError``. Inputs are already-normalised ``N x C x H x W``
-tensors.
+``BatchNorm1d``, pointwise activations (``ReLU``, ``LeakyReLU``, ``GELU``, ``Tanh``, ``Sigmoid``,
+``Identity``, ``Dropout``), ``MaxPool2d`` / ``AvgPool2d`` / ``AdaptiveAvgPool2d`` /
+``AdaptiveMaxPool2d``, ``Flatten`` and ``Linear`` (:func:`identifiable.torch.vgg.to_plain` exports
+the VGG11s to this form). Anything else raises ``ValueError``. Inputs are already-normalised
+``N x C x H x W`` tensors.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,17 +44,18 @@ from torch import Tensor, nn
 
 __all__ = ["BATCHNORMS", "Step", "analyse", "hidden_layers", "hidden_units", "repair_point",
            "matching_point", "check_same_structure", "window_params", "index_batchnorm",
+           "GROUPS", "activation_name", "odd_activation", "sign_blocker", "channel_group",
            "check_images", "batches", "reference_tensor", "to_net", "eval_mode"]
 
 #: the BatchNorm modules a supported net may hold
 BATCHNORMS = (nn.BatchNorm2d, nn.BatchNorm1d)
-_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Tanh, nn.Identity, nn.Dropout)
+_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.Dropout)
 _TRANSPARENT = (nn.Identity, nn.Dropout)      # identities in eval mode
 _WINDOW_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 _ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 _SUPPORTED = ("Conv2d (groups=1), BatchNorm2d, BatchNorm1d, ReLU, LeakyReLU, GELU, Tanh, "
-              "Identity, Dropout, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, "
-              "Flatten, Linear")
+              "Sigmoid, Identity, Dropout, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, "
+              "AdaptiveMaxPool2d, Flatten, Linear")
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -277,6 +284,123 @@ def hidden_units(net: nn.Sequential) -> list[int]:
     Section 3.
     """
     return hidden_layers(analyse(net))
+
+
+# ----------------------------------------------------------------------------- channel groups
+#: the channel symmetry groups matching can use at a hidden layer: ``"perm"`` (permutations)
+#: and ``"signed"`` (signed permutations)
+GROUPS = ("perm", "signed")
+_LINEAR_ODD = (nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten)   # linear: commute with -1
+_K_WORDS = {"one": "permutations", "sign": "signed permutations",
+            "positive": "positively scaled permutations", "nonzero": "monomial matrices"}
+
+
+def activation_name(m: nn.Module) -> str | None:
+    """The name in :mod:`identifiable.activations` (for :func:`identifiable.activations.get`) of
+    the function a pointwise module computes in eval mode; None where the library's table has
+    no such activation (GELU's tanh approximation).
+
+    ``Identity`` / ``Dropout`` are ``"identity"``; ``LeakyReLU`` is ``"leaky_relu:<slope>"``.
+    """
+    if isinstance(m, _TRANSPARENT):
+        return "identity"
+    if isinstance(m, nn.ReLU):
+        return "relu"
+    if isinstance(m, nn.LeakyReLU):
+        return f"leaky_relu:{float(m.negative_slope)!r}"
+    if isinstance(m, nn.GELU):
+        return "gelu" if m.approximate == "none" else None
+    if isinstance(m, nn.Tanh):
+        return "tanh"
+    if isinstance(m, nn.Sigmoid):
+        return "sigmoid"
+    raise ValueError(f"{type(m).__name__}: not a supported pointwise module")
+
+
+@functools.lru_cache(maxsize=64)
+def _odd_by_name(name: str) -> tuple[bool, str]:
+    """:func:`odd_activation` of a library activation (the derivation is cached here)."""
+    from identifiable import activations
+    from identifiable.latent_groups import GeneralLinear
+    from identifiable.verdict import UndecidedError
+
+    try:
+        group = activations.get(name).intertwiner_group(1)
+    except (UndecidedError, ValueError) as exc:
+        return False, f"the library cannot derive K({name}) ({exc}), treated as not odd"
+    if isinstance(group, GeneralLinear):
+        return True, f"{name} is linear: K = GL contains the signed permutations"
+    sc = group.scalings
+    words = _K_WORDS[sc.kind]
+    if sc.kind in ("sign", "nonzero") and sc.c(-1) == -1:
+        return True, f"K({name}) = {words} with {name}(-x) = -{name}(x): odd"
+    if sc.kind in ("sign", "nonzero"):
+        return False, f"K({name}) = {words} with {name}(-x) = {sc.c(-1)} {name}(x): not odd"
+    why = f"K({name}) = {words}: -1 is no scaling of {name}, it is not odd"
+    if name == "sigmoid":
+        why += " (sigmoid(-x) = 1 - sigmoid(x) is affine, not linear)"
+    return False, why
+
+
+def odd_activation(m: nn.Module) -> tuple[bool, str]:
+    """Whether a pointwise module is odd, ``sigma(-x) = -sigma(x)``, with the library's reason.
+
+    Asked of the library's activation table: the module's function
+    (:func:`activation_name`) is looked up with :func:`identifiable.activations.get` and its
+    intertwiner group K of eq. (8) [SMBK26] derived; the module is odd iff K contains the sign
+    flip ``-1`` with partner ``c(-1) = -1`` (K(tanh) = signed permutations, Section 5.1
+    [SMBK26]; a linear activation, K = GL). K(ReLU) = K(LeakyReLU) = positively scaled
+    permutations (Lemma 2.2 [BK23]) and K(GELU) = K(sigmoid) = permutations are not odd: for
+    the sigmoid, ``sigmoid(-x) = 1 - sigmoid(x)`` is affine, not a multiple of ``sigmoid(x)``,
+    so a sign flip would need a bias shift in the next layer, which no element of K is (the
+    library derives K(sigmoid) = permutations). An activation missing from the table, or whose
+    K cannot be derived, counts as not odd.
+    """
+    name = activation_name(m)
+    if name is None:
+        return False, f"{type(m).__name__}({m.extra_repr()}) is not in the library's table"
+    return _odd_by_name(name)
+
+
+def _sign_rule(m: nn.Module) -> str | None:
+    """None where module m commutes with negating channels (a BatchNorm once its running mean
+    and bias are negated, see :func:`identifiable.torch.merge.permute_network`), else why not."""
+    if isinstance(m, BATCHNORMS + _LINEAR_ODD):
+        return None
+    if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
+        return "max(-x) = -min(x), a max-pool does not commute with negating a channel"
+    if isinstance(m, _POINTWISE):
+        odd, why = odd_activation(m)
+        return None if odd else why
+    return f"{type(m).__name__} is not known to commute with negating a channel"
+
+
+def sign_blocker(net: nn.Sequential, i: int) -> str | None:
+    """None if negating output channels of hidden layer i can be undone by negating the next
+    affine layer's inputs, else the reason naming the first module that breaks it.
+
+    Every module between layer i and the next conv / linear layer must be odd: odd
+    activations (:func:`odd_activation`), BatchNorms (``BN(-z) = -BN(z)`` once their running
+    mean and bias are negated), average pools and Flatten (linear). A max-pool, ReLU, GELU or
+    sigmoid there allows permutations only.
+    """
+    for j in range(i + 1, len(net)):
+        m = net[j]
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            return None
+        why = _sign_rule(m)
+        if why is not None:
+            return f"module {j} ({type(m).__name__}) after layer {i}: {why}"
+    return None
+
+
+def channel_group(net: nn.Sequential, i: int) -> str:
+    """The channel group matching uses at hidden layer i ([BK23] Section 4 made K-aware):
+    ``"signed"`` (signed permutations, K of an odd activation such as tanh, Section 5.1
+    [SMBK26]) where :func:`sign_blocker` finds nothing, else ``"perm"`` (permutations; the
+    positive scalings of K(ReLU), Lemma 2.2 [BK23], need no matching, the correlation
+    statistics are invariant to them)."""
+    return "signed" if sign_blocker(net, i) is None else "perm"
 
 
 def check_same_structure(sa: Sequence[Step], sb: Sequence[Step]) -> None:
