@@ -1,11 +1,16 @@
 """Activation matching of [BK23] (Bökman & Kahl, NeurIPS 2023) Section 4 (refs. [1, 25]:
-Ainsworth et al., Li et al.; the post-activation statistics of Jordan et al., ICLR 2023).
+Ainsworth et al., Li et al.; the post-activation statistics of Jordan et al., ICLR 2023), made
+aware of the latent group K of each layer's activation (Section 5.1 [SMBK26]).
 
 :func:`match_activations` streams a set of images once through both networks, accumulating in
 float64 the per-layer sufficient statistics of Pearson's correlation (per-channel sums, the
 diagonals of ``a^T a`` and ``b^T b``, and the co-moment ``a^T b``, over every pixel of every
 image; memory O(C^2) per layer), forms the correlations of the channels and solves one linear
-assignment per layer (``scipy.optimize.linear_sum_assignment``). The result
+assignment per layer (``scipy.optimize.linear_sum_assignment``). Where the activation after a
+layer is odd (tanh: K = signed permutations) the assignment is on ``|corr|`` and the sign of
+each matched correlation is recorded, so a net with negated channels is matched to itself; else
+(ReLU: K = positively scaled permutations, Lemma 2.2 [BK23]; GELU, sigmoid: permutations) it is
+a plain permutation, the positive scalings being invisible to correlations. The result
 (:class:`MatchResult`) also carries the per-channel moments at each layer's REPAIR point, which
 :func:`identifiable.torch.merge.repair` can reuse.
 
@@ -29,6 +34,7 @@ from torch.nn.utils import skip_init
 
 from identifiable.torch.structure import (
     BATCHNORMS,
+    GROUPS,
     analyse,
     batches,
     check_images,
@@ -38,6 +44,7 @@ from identifiable.torch.structure import (
     matching_point,
     reference_tensor,
     repair_point,
+    sign_blocker,
     to_net,
 )
 
@@ -299,22 +306,35 @@ def stacked_tensor(y: Tensor | _LazyCat) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- matching
-def _assign(corr: np.ndarray) -> np.ndarray:
-    rows, cols = linear_sum_assignment(corr, maximize=True)
+def _assign(corr: np.ndarray, group: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(perm, signs)`` maximising the matched correlation in the channel group: for
+    ``"perm"`` ``sum_i corr[i, perm[i]]`` (signs all +1); for ``"signed"``
+    ``sum_i |corr[i, perm[i]]|`` with ``signs[i]`` the sign of ``corr[i, perm[i]]`` (+1 at 0),
+    i.e. the nearest signed permutation of :func:`identifiable.latent_groups.nearest_monomial`
+    with scalings ``"sign"``."""
+    gain = np.abs(corr) if group == "signed" else corr
+    rows, cols = linear_sum_assignment(gain, maximize=True)
     perm = np.empty(corr.shape[0], dtype=np.int64)
     perm[rows] = cols
-    return perm
+    signs = np.ones(corr.shape[0], dtype=np.int64)
+    if group == "signed":
+        signs[corr[np.arange(corr.shape[0]), perm] < 0] = -1
+    return perm, signs
 
 
 @dataclass
 class MatchResult:
-    """Activation matching of ``net_b`` to ``net_a`` ([BK23] Section 4).
+    """Activation matching of ``net_b`` to ``net_a`` ([BK23] Section 4, K-aware).
 
     ``perms[l][i]`` is the channel of net_b matched to channel i of net_a at hidden layer
-    ``layers[l]`` (so ``b[:, perm]`` is aligned to ``a``); ``correlations[l]`` the C x C float64
-    Pearson correlations ``corr(a_i, b_j)``. The ``pre_*`` fields are the per-channel mean and
-    (population) standard deviation at each layer's REPAIR point (pre-activation, after its BN),
-    in each net's own channel order, measured on the same images;
+    ``layers[l]``, and ``signs[l][i]`` (+1 or -1, an int64 array) its sign: channel i of net_a
+    is matched to ``signs[l][i] * b[:, perms[l][i]]``, the signed channel permutation that
+    :func:`~identifiable.torch.merge.permute_network` applies to net_b. ``groups[l]`` is the
+    channel group searched (``"signed"`` or ``"perm"``; signs are all +1 for ``"perm"``).
+    ``correlations[l]`` are the C x C float64 Pearson correlations ``corr(a_i, b_j)`` (of the
+    unaligned net_b). The ``pre_*`` fields are the per-channel mean and (population) standard
+    deviation at each layer's REPAIR point (pre-activation, after its BN), in each net's own
+    channel order and signs, measured on the same images;
     :func:`~identifiable.torch.merge.repair` can reuse them.
     """
 
@@ -326,16 +346,42 @@ class MatchResult:
     pre_std_a: list[np.ndarray] = field(default_factory=list)
     pre_mean_b: list[np.ndarray] = field(default_factory=list)
     pre_std_b: list[np.ndarray] = field(default_factory=list)
+    signs: list[np.ndarray] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.signs:
+            self.signs = [np.ones(len(p), dtype=np.int64) for p in self.perms]
+        if not self.groups:
+            self.groups = ["perm"] * len(self.perms)
 
     def matched_correlation(self) -> list[float]:
-        """Mean correlation of the matched pairs, per layer."""
-        return [float(np.mean(c[np.arange(len(p)), p])) for c, p in
-                zip(self.correlations, self.perms)]
+        """Mean correlation of the matched pairs ``corr(a_i, s_i b_{p_i})``, per layer (1.0
+        for a net matched to a signed-permuted copy of itself)."""
+        return [float(np.mean(s * c[np.arange(len(p)), p])) for c, p, s in
+                zip(self.correlations, self.perms, self.signs)]
+
+
+def _layer_groups(net_a: nn.Sequential, net_b: nn.Sequential, layers: list[int],
+                  group: str) -> list[str]:
+    """The channel group of each hidden layer for ``group`` ("auto", "perm" or "signed")."""
+    if group not in ("auto",) + GROUPS:
+        raise ValueError(f"group: expected 'auto', 'perm' or 'signed', got {group!r}")
+    if group == "perm":
+        return ["perm"] * len(layers)
+    out = []
+    for i in layers:
+        why = sign_blocker(net_a, i) or sign_blocker(net_b, i)
+        if why is not None and group == "signed":
+            raise ValueError(f"group='signed': channels of layer {i} cannot be negated: {why}")
+        out.append("perm" if why else "signed")
+    return out
 
 
 def match_activations(net_a: nn.Sequential, net_b: nn.Sequential, images: Tensor,
-                      batch_size: int = 500) -> MatchResult:
-    """Activation matching ([BK23] Section 4; Ainsworth et al., Li et al.): align net_b to net_a.
+                      batch_size: int = 500, *, group: str = "auto") -> MatchResult:
+    """Activation matching ([BK23] Section 4; Ainsworth et al., Li et al.): align net_b to net_a
+    by the channel group of each layer's latent group K (Section 5.1 [SMBK26]).
 
     One pass over ``images`` in batches through both nets side by side (eval mode; where their
     hyper-parameters agree, as one channel-stacked net so that every operation serves both). At
@@ -343,14 +389,35 @@ def match_activations(net_a: nn.Sequential, net_b: nn.Sequential, images: Tensor
     (:func:`~identifiable.torch.structure.hidden_units`), each pixel of each image is a sample;
     the float64 sums, sums of squares and cross moments ``a^T b`` are accumulated in O(C^2)
     memory (one matmul per layer and batch), the Pearson correlation matrix is formed (dead
-    channels correlate 0) and ``linear_sum_assignment(corr, maximize=True)`` gives the
-    permutation. All layers come from the one pass, since permuting a net only reorders its
-    channels. The pre-activation moments REPAIR needs are collected too.
+    channels correlate 0) and one linear assignment per layer gives the match. All layers come
+    from the one pass, since permuting (and negating) a net's channels only reorders (and
+    negates) its activations.
+
+    ``group`` chooses the channel group per layer:
+
+    * ``"auto"`` (default): ``"signed"`` where every module between the layer and the next
+      affine layer is odd (:func:`~identifiable.torch.structure.sign_blocker`: an odd
+      activation such as ``Tanh``, K = signed permutations, Section 5.1 [SMBK26], asked of the
+      library's activation table; BatchNorms; average pools), else ``"perm"`` (ReLU,
+      LeakyReLU: K = positively scaled permutations, Lemma 2.2 [BK23]; GELU, sigmoid:
+      permutations; or a max-pool after the activation, which breaks ``x -> -x``);
+    * ``"perm"``: plain permutations everywhere (the matching of [BK23]);
+    * ``"signed"``: signed permutations everywhere, a ``ValueError`` where a layer's channels
+      cannot be negated.
+
+    Signed layers solve ``linear_sum_assignment`` on ``|corr|`` and record the sign of each
+    matched correlation (``MatchResult.signs``); permutation layers on ``corr`` (signs +1). The
+    positive scalings of K(ReLU) need no matching: the correlations are normalised statistics,
+    invariant to a positive scaling of a channel, so a positively scaled copy is matched by its
+    permutation alone (:func:`~identifiable.torch.merge.permute_network` does not rescale;
+    REPAIR renormalises the merged channels). The pre-activation moments REPAIR needs are
+    collected too.
     """
     check_images(images)
     sa, sb = analyse(net_a), analyse(net_b)
     check_same_structure(sa, sb)
     layers = hidden_layers(sa)
+    groups = _layer_groups(net_a, net_b, layers, group)
     post = {matching_point(net_a, i): li for li, i in enumerate(layers)}
     pre = {repair_point(net_a, i): li for li, i in enumerate(layers)}
     dev = reference_tensor(net_a).device
@@ -367,7 +434,9 @@ def match_activations(net_a: nn.Sequential, net_b: nn.Sequential, images: Tensor
     stats = [m.stats() for m in moms]
     stats_a = [(m[:c], sd[:c]) for (m, sd), c in zip(stats, widths)]
     stats_b = [(m[c:], sd[c:]) for (m, sd), c in zip(stats, widths)]
-    return MatchResult(perms=[_assign(c) for c in corrs], correlations=corrs, layers=layers,
+    assigned = [_assign(c, g) for c, g in zip(corrs, groups)]
+    return MatchResult(perms=[p for p, _ in assigned], correlations=corrs, layers=layers,
                        n_images=int(images.shape[0]),
                        pre_mean_a=[s[0] for s in stats_a], pre_std_a=[s[1] for s in stats_a],
-                       pre_mean_b=[s[0] for s in stats_b], pre_std_b=[s[1] for s in stats_b])
+                       pre_mean_b=[s[0] for s in stats_b], pre_std_b=[s[1] for s in stats_b],
+                       signs=[s for _, s in assigned], groups=groups)

@@ -1,8 +1,9 @@
 """Permuting, merging and repairing CNNs, and the GCNN barrier of [BK23] (Bökman & Kahl,
 NeurIPS 2023).
 
-* **Permuting** ([BK23] Section 3): :func:`permute_network` applies the permutations found by
-  :func:`identifiable.torch.match.match_activations` (a function-preserving reparametrisation);
+* **Permuting** ([BK23] Section 3): :func:`permute_network` applies the signed permutations
+  found by :func:`identifiable.torch.match.match_activations` (a function-preserving
+  reparametrisation; signs only before odd activations, K(tanh), Section 5.1 [SMBK26]);
   :func:`permutation_orders` / :func:`order_counts` are the permutation orders of [BK23]
   Figure 4.
 * **Merging**: :func:`interpolate` averages weights, :func:`reset_bn_stats` recomputes the
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,7 @@ from identifiable.torch.structure import (
     index_batchnorm,
     reference_tensor,
     repair_point,
+    sign_blocker,
     to_net,
 )
 
@@ -65,15 +67,53 @@ _STD_FLOOR = 1e-30
 
 
 # ----------------------------------------------------------------------------- permuting
-def permute_network(net: nn.Sequential, perms: Sequence[Sequence[int] | np.ndarray | Tensor],
-                    layers: Sequence[int] | None = None) -> nn.Sequential:
-    """A copy of ``net`` with the output channels of hidden layers permuted ([BK23] Section 3).
+def _as_perm(p: Sequence[int] | np.ndarray | Tensor, c: int, i: int) -> Tensor:
+    p = torch.as_tensor(np.asarray(p), dtype=torch.long)
+    if p.shape != (c,) or not torch.equal(p.sort().values, torch.arange(c)):
+        raise ValueError(f"perms: layer {i} needs a permutation of range({c})")
+    return p
 
-    For hidden layer ``layers[l]`` with permutation ``p = perms[l]`` the new channel i is the old
-    channel ``p[i]``: weight rows and bias, the following BatchNorms (weight, bias, running mean
-    and variance) and the next affine layer's inputs (in the ``(C, H, W)`` layout of a Flatten of
-    an ``H x W`` map) are permuted. The function is unchanged. ``layers`` defaults to
-    :func:`~identifiable.torch.structure.hidden_units`.
+
+def _as_signs(s: Sequence[int] | np.ndarray | Tensor, c: int, i: int,
+              net: nn.Sequential) -> Tensor | None:
+    """Layer i's signs as a float64 tensor, None when all are +1; ValueError unless they are
+    +-1 and, where one is -1, the modules after layer i are odd
+    (:func:`~identifiable.torch.structure.sign_blocker`)."""
+    s = torch.as_tensor(np.asarray(s, dtype=np.float64))
+    if s.shape != (c,) or not bool(((s == 1) | (s == -1)).all()):
+        raise ValueError(f"signs: layer {i} needs {c} entries, each +1 or -1")
+    if bool((s == 1).all()):
+        return None
+    why = sign_blocker(net, i)
+    if why is not None:
+        raise ValueError(f"signs: channels of layer {i} cannot be negated, only permuted: "
+                         f"{why}")
+    return s
+
+
+def _bcast(v: Tensor, t: Tensor, dim: int) -> Tensor:
+    """``v`` shaped to broadcast along dimension ``dim`` of ``t``, in t's device and dtype."""
+    shape = [1] * t.dim()
+    shape[dim] = -1
+    return v.to(device=t.device, dtype=t.dtype).view(shape)
+
+
+def permute_network(net: nn.Sequential, perms: Sequence[Sequence[int] | np.ndarray | Tensor],
+                    signs: Sequence[Sequence[int] | np.ndarray | Tensor] | None = None, *,
+                    layers: Sequence[int] | None = None) -> nn.Sequential:
+    """A copy of ``net`` with the output channels of hidden layers permuted and negated: the
+    signed permutation of the latent group K ([BK23] Section 3; Section 5.1 [SMBK26]).
+
+    For hidden layer ``layers[l]`` with permutation ``p = perms[l]`` and signs
+    ``s = signs[l]`` (+-1; None: all +1) the new channel i is ``s[i]`` times the old channel
+    ``p[i]``: weight rows and bias are permuted and multiplied by s; the following BatchNorms
+    are permuted (weight, bias, running mean and variance) and have their running mean and bias
+    multiplied by s, so that ``BN(-z) = -BN(z)``; the next affine layer's input columns (in the
+    ``(C, H, W)`` layout of a Flatten of an ``H x W`` map) are permuted and multiplied by s.
+    The function is unchanged: negating a channel commutes with the odd modules up to the next
+    affine layer, which :func:`~identifiable.torch.structure.sign_blocker` checks (a
+    ``ValueError`` where a sign -1 meets a ReLU, GELU, sigmoid or max-pool). ``layers``
+    defaults to :func:`~identifiable.torch.structure.hidden_units`.
     """
     steps = analyse(net)
     hidden = hidden_layers(steps)
@@ -81,37 +121,49 @@ def permute_network(net: nn.Sequential, perms: Sequence[Sequence[int] | np.ndarr
     if len(perms) != len(layers):
         raise ValueError(f"perms: expected {len(layers)} permutations (one per layer), got "
                          f"{len(perms)}")
-    pmap: dict[int, Tensor] = {}
-    for i, p in zip(layers, perms):
+    if signs is not None and len(signs) != len(layers):
+        raise ValueError(f"signs: expected {len(layers)} sign vectors (one per layer), got "
+                         f"{len(signs)}")
+    pmap: dict[int, tuple[Tensor, Tensor | None]] = {}
+    for li, (i, p) in enumerate(zip(layers, perms)):
         if i not in hidden:
             raise ValueError(f"layers: {i} is not a hidden conv / linear layer (hidden: {hidden})")
-        p = torch.as_tensor(np.asarray(p), dtype=torch.long)
         c = steps[i].shape_out[0]
-        if p.shape != (c,) or not torch.equal(p.sort().values, torch.arange(c)):
-            raise ValueError(f"perms: layer {i} needs a permutation of range({c})")
-        pmap[i] = p
+        pmap[i] = (_as_perm(p, c, i), None if signs is None else _as_signs(signs[li], c, i, net))
     out = copy.deepcopy(net)
     idx: Tensor | None = None
+    sgn: Tensor | None = None
     with torch.no_grad():
         for st in steps:
             m = out[st.index]
             if st.kind in ("conv", "linear"):
+                w = m.weight
                 if idx is not None:
-                    m.weight.copy_(m.weight[:, idx.to(m.weight.device)])
-                p = pmap.get(st.index)
-                if p is not None:
-                    p = p.to(m.weight.device)
-                    m.weight.copy_(m.weight[p])
+                    w.copy_(w[:, idx.to(w.device)])
+                if sgn is not None:
+                    w.mul_(_bcast(sgn, w, 1))
+                idx, sgn = pmap.get(st.index, (None, None))
+                if idx is not None:
+                    w.copy_(w[idx.to(w.device)])
                     if m.bias is not None:
-                        m.bias.copy_(m.bias[p])
-                idx = p
+                        m.bias.copy_(m.bias[idx.to(w.device)])
+                if sgn is not None:
+                    w.mul_(_bcast(sgn, w, 0))
+                    if m.bias is not None:
+                        m.bias.mul_(_bcast(sgn, m.bias, 0))
             elif st.kind == "bn" and idx is not None:
                 index_batchnorm(m, idx.to(m.running_mean.device))
+                if sgn is not None:
+                    m.running_mean.mul_(_bcast(sgn, m.running_mean, 0))
+                    if m.bias is not None:
+                        m.bias.mul_(_bcast(sgn, m.bias, 0))
             elif st.kind == "flatten" and idx is not None:
-                s = st.spatial
-                if s is None:
+                n = st.spatial
+                if n is None:
                     raise ValueError(f"module {st.index} (Flatten): spatial size unknown")
-                idx = (idx[:, None] * s + torch.arange(s, device=idx.device)).reshape(-1)
+                idx = (idx[:, None] * n + torch.arange(n, device=idx.device)).reshape(-1)
+                if sgn is not None:
+                    sgn = sgn.repeat_interleave(n)
     return out
 
 
@@ -213,7 +265,8 @@ def _repair_endpoints(net_a: nn.Sequential, net_b_aligned: nn.Sequential, images
                       layers: list[int], batch_size: int,
                       match: MatchResult | None) -> tuple[list, list]:
     """Per-layer (mean, std) at the REPAIR points of both endpoints, in a's channel order: from
-    ``match`` (b's permuted by ``match.perms``) after checking that it fits, else measured."""
+    ``match`` (b's permuted by ``match.perms`` and its means negated by ``match.signs``) after
+    checking that it fits, else measured."""
     if match is None:
         return _endpoint_stats(net_a, net_b_aligned, images, layers, batch_size)
     if match.layers != layers or len(match.pre_mean_a) != len(layers):
@@ -223,7 +276,8 @@ def _repair_endpoints(net_a: nn.Sequential, net_b_aligned: nn.Sequential, images
         raise ValueError(f"match: measured on {match.n_images} images, repair got "
                          f"{images.shape[0]}")
     sa = list(zip(match.pre_mean_a, match.pre_std_a))
-    sb = [(m[p], s[p]) for m, s, p in zip(match.pre_mean_b, match.pre_std_b, match.perms)]
+    sb = [(m[p] * sg, sd[p]) for m, sd, p, sg in
+          zip(match.pre_mean_b, match.pre_std_b, match.perms, match.signs)]
     return sa, sb
 
 
@@ -309,7 +363,9 @@ def repair(net_mid: nn.Sequential, net_a: nn.Sequential, net_b_aligned: nn.Seque
 
     ``match``: a :class:`~identifiable.torch.match.MatchResult` of ``net_a`` and the *unaligned*
     net_b measured on the same ``images``; its endpoint statistics are reused (b's permuted by
-    ``match.perms``) instead of a second pass over net_a and net_b_aligned.
+    ``match.perms``, its means multiplied by ``match.signs``: negating a channel negates its
+    mean and keeps its standard deviation) instead of a second pass over net_a and
+    net_b_aligned.
     """
     check_images(images)
     steps = analyse(net_mid)
@@ -395,9 +451,11 @@ class BarrierResult:
     perms: list[np.ndarray]
     flip_report: FlipReport | None
     n_match: int
+    signs: list[np.ndarray] = field(default_factory=list)   # per layer, +-1 (K-aware match)
+    groups: list[str] = field(default_factory=list)         # per layer, "signed" or "perm"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able content (permutations as lists)."""
+        """JSON-able content (permutations and signs as lists)."""
         return {"accuracy_a": float(self.accuracy_a), "accuracy_b": float(self.accuracy_b),
                 "accuracy_mid": float(self.accuracy_mid),
                 "accuracy_mid_repair": float(self.accuracy_mid_repair),
@@ -406,6 +464,8 @@ class BarrierResult:
                 "barrier_repair_abs": float(self.barrier_repair_abs),
                 "orders": [dict(o) for o in self.orders],
                 "perms": [np.asarray(p).tolist() for p in self.perms],
+                "signs": [np.asarray(s).tolist() for s in self.signs],
+                "groups": list(self.groups),
                 "flip_report": None if self.flip_report is None else
                 {"exact": bool(self.flip_report.exact), "issues": list(self.flip_report.issues)},
                 "n_match": int(self.n_match)}
@@ -413,9 +473,9 @@ class BarrierResult:
 
 def _merge(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tensor, test_images: Tensor,
            test_labels: Tensor, bn_images: Tensor | None, alpha: float, batch_size: int,
-           report: FlipReport | None) -> BarrierResult:
-    match = match_activations(net_a, net_b, match_images, batch_size)
-    b_aligned = permute_network(net_b, match.perms, match.layers).eval()
+           report: FlipReport | None, group: str) -> BarrierResult:
+    match = match_activations(net_a, net_b, match_images, batch_size, group=group)
+    b_aligned = permute_network(net_b, match.perms, match.signs, layers=match.layers).eval()
     acc_a = accuracy(net_a, test_images, test_labels, batch_size)
     acc_b = accuracy(b_aligned, test_images, test_labels, batch_size)
     same = bn_images is None or bn_images is match_images
@@ -431,13 +491,14 @@ def _merge(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tensor, tes
                          accuracy_mid_repair=acc_rep, barrier=rel, barrier_abs=absolute,
                          barrier_repair=rel_r, barrier_repair_abs=abs_r,
                          orders=[order_counts(p) for p in match.perms], perms=match.perms,
-                         flip_report=report, n_match=int(match_images.shape[0]))
+                         flip_report=report, n_match=int(match_images.shape[0]),
+                         signs=match.signs, groups=match.groups)
 
 
 def gcnn_barrier(net: nn.Sequential, match_images: Tensor, test_images: Tensor,
                  test_labels: Tensor, *, bn_images: Tensor | None = None, alpha: float = 0.5,
-                 batch_size: int = 500, input_size: tuple[int, int] | None = None
-                 ) -> BarrierResult:
+                 batch_size: int = 500, input_size: tuple[int, int] | None = None,
+                 group: str = "auto") -> BarrierResult:
     """The GCNN barrier of [BK23] Section 3: how far ``net`` is from a GCNN.
 
     ``hat-Phi = flip_network(net)`` is aligned to ``net`` by
@@ -447,25 +508,31 @@ def gcnn_barrier(net: nn.Sequential, match_images: Tensor, test_images: Tensor,
     statistics reset on ``bn_images`` (default ``match_images``) -> ``accuracy_mid``, and REPAIR
     on top of that -> ``accuracy_mid_repair``; barriers by eq. (4). ``orders`` counts channel
     orders per hidden layer ([BK23] Figure 4). ``input_size`` defaults to the match images'
-    size. ``net`` is not modified.
+    size. ``group`` is :func:`~identifiable.torch.match.match_activations`'s: by default the
+    channels of layers before an odd activation (tanh) are matched by signed permutations, and
+    the aligned net is signed-permuted (:func:`permute_network`) before interpolation.
+    ``net`` is not modified.
     """
     check_images(match_images, "match_images")
     size = tuple(match_images.shape[-2:]) if input_size is None else input_size
     base = copy.deepcopy(net).eval()
     flipped, report = flip_network(base, size)
     return _merge(base, flipped.eval(), match_images, test_images, test_labels, bn_images, alpha,
-                  batch_size, report)
+                  batch_size, report, group)
 
 
 def merge_barrier(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tensor,
                   test_images: Tensor, test_labels: Tensor, *, bn_images: Tensor | None = None,
                   alpha: float = 0.5, batch_size: int = 500,
-                  input_size: tuple[int, int] | None = None) -> BarrierResult:
+                  input_size: tuple[int, int] | None = None, group: str = "auto"
+                  ) -> BarrierResult:
     """Barrier of merging two different nets ([BK23] Table 4 baseline): net_b is aligned to
-    net_a by activation matching, no flipping (``flip_report`` is None). ``input_size`` is
-    accepted for symmetry with :func:`gcnn_barrier` and unused. The inputs are not modified."""
+    net_a by activation matching (K-aware: signed permutations before odd activations, see
+    ``group`` in :func:`~identifiable.torch.match.match_activations`), no flipping
+    (``flip_report`` is None). ``input_size`` is accepted for symmetry with
+    :func:`gcnn_barrier` and unused. The inputs are not modified."""
     check_images(match_images, "match_images")
     del input_size
     a, b = copy.deepcopy(net_a).eval(), copy.deepcopy(net_b).eval()
     return _merge(a, b, match_images, test_images, test_labels, bn_images, alpha, batch_size,
-                  None)
+                  None, group)
