@@ -284,7 +284,7 @@ def _latent_report(args: argparse.Namespace, net, in_shape: tuple[int, ...], tit
               "like)")
     print("good: k_error close to ls_error and both small compared with identity (A = I); "
           "hom: g -> k(g) is a homomorphism (Theorem 4.1, Remark 4.2 [SMBK26])")
-    head = (f"{'layer':<12}| {'shape':<13}| {'group':<10}| {'K':<31}| {'ls_error':>9} | "
+    head = (f"{'layer':<12}| {'shape':<13}| {'group':<13}| {'K':<31}| {'ls_error':>9} | "
             f"{'k_error':>9} | {'|A-K|/|A|':>9} | {'identity':>9} | hom")
     print(head)
     print("-" * len(head))
@@ -296,7 +296,7 @@ def _latent_report(args: argparse.Namespace, net, in_shape: tuple[int, ...], tit
             name += " (ref)"
         hom = {True: "yes", False: "no", None: "-"}[r["homomorphism"]]
         shape = "x".join(str(s) for s in r["latent_shape"])
-        print(f"{r['layer']:<12}| {shape:<13}| {name:<10}| {str(r['K'] or '-'):<31}| "
+        print(f"{r['layer']:<12}| {shape:<13}| {name:<13}| {str(r['K'] or '-'):<31}| "
               f"{_small(r['ls_error'])} | {_small(r['k_error'])} | {_small(r['dist_to_K'])} | "
               f"{_small(r['identity_error'])} | {hom}")
     return rows
