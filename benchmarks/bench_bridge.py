@@ -5,7 +5,10 @@ Target: the round trip under 1 s. Printed next to baselines measured in the same
 ``copy.deepcopy`` of the module, and cloning its ``state_dict()`` (the least any copy of the
 parameters costs; the bridge must also convert float32 -> float64 -> float32, i.e. write 1.5x the
 bytes of a float32 copy twice over). Each figure is the median of ``--repeats`` runs (after one
-warm-up). The round trip is checked to give the same function on a small batch.
+warm-up), with the user and system CPU time: the bridge's own work is the user time; on a VM
+whose freed memory goes back to the host (virtio-balloon free page reporting), re-faulting
+~0.8 GB of fresh memory per round trip can add a large system time that the wall time then
+shows. The round trip is checked to give the same function on a small batch.
 
     python benchmarks/bench_bridge.py [--width 4096] [--depth 4] [--repeats 5]
 """
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
+import resource
 import statistics
 import time
 
@@ -24,17 +29,28 @@ from torch import nn
 from identifiable.torch.bridge import from_torch, to_torch
 
 
-def median_time(fn, repeats: int) -> tuple[float, float]:
-    """(median, min) seconds of ``fn()`` over ``repeats`` runs after a warm-up; the result of
-    each run is dropped before the next (so memory does not pile up)."""
+def _cpu() -> tuple[float, float]:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime, r.ru_stime
+
+
+def median_time(fn, repeats: int) -> tuple[float, float, float, float]:
+    """(median wall, min wall, median user CPU, median system CPU) seconds of ``fn()`` over
+    ``repeats`` runs after a warm-up; the result of each run is dropped before the next (so
+    memory does not pile up). The system time is the kernel's (page faults of fresh memory):
+    it tells a slow wall time from slow code."""
     fn()
-    times = []
+    walls, users, syss = [], [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        (u0, s0), t0 = _cpu(), time.perf_counter()
         out = fn()
-        times.append(time.perf_counter() - t0)
+        walls.append(time.perf_counter() - t0)
+        u1, s1 = _cpu()
+        users.append(u1 - u0)
+        syss.append(s1 - s0)
         del out
-    return statistics.median(times), min(times)
+    return (statistics.median(walls), min(walls), statistics.median(users),
+            statistics.median(syss))
 
 
 def build(width: int, depth: int) -> nn.Sequential:
@@ -57,7 +73,8 @@ def main() -> None:
     n_params = sum(p.numel() for p in net.parameters())
     print(f"MLP widths [{args.width}] * {args.depth + 1}, {n_params / 1e6:.1f} M parameters, "
           f"float32; torch {torch.__version__}, {torch.get_num_threads()} threads; median (min) "
-          f"of {args.repeats} runs")
+          f"of {args.repeats} runs; load average {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} CPUs")
 
     model, theta = from_torch(net)
     back = to_torch(model, theta)
@@ -82,12 +99,16 @@ def main() -> None:
         return to_torch(m, th)
 
     t_rt = median_time(round_trip, args.repeats)
-    print(f"baseline copy.deepcopy(module):     {base_copy[0]:7.3f} s  ({base_copy[1]:.3f})")
-    print(f"baseline state_dict() clone:        {base_sd[0]:7.3f} s  ({base_sd[1]:.3f})")
-    for label, t in (("from_torch", t_from), ("to_torch (float32)", t_to),
-                     ("round trip", t_rt)):
-        print(f"{label + ':':35s} {t[0]:7.3f} s  ({t[1]:.3f})  {t[0] / base_copy[0]:5.2f}x "
-              f"deepcopy, {t[0] / base_sd[0]:5.2f}x state_dict clone")
+    print(f"{'':35s} {'median':>7s}   {'min':>5s}   {'user':>5s}   {'sys':>5s}   (seconds: wall "
+          "median and min, CPU user and system medians)")
+    rows = (("baseline copy.deepcopy(module)", base_copy), ("baseline state_dict() clone",
+                                                             base_sd),
+            ("from_torch", t_from), ("to_torch (float32)", t_to), ("round trip", t_rt))
+    for label, t in rows:
+        ratio = "" if label.startswith("baseline") else (
+            f"   {t[0] / base_copy[0]:5.2f}x deepcopy, {t[0] / base_sd[0]:5.2f}x state_dict "
+            "clone (wall medians)")
+        print(f"{label + ':':35s} {t[0]:7.3f}   {t[1]:5.3f}   {t[2]:5.3f}   {t[3]:5.3f}{ratio}")
     print(f"target: round trip < 1 s: {'PASS' if t_rt[0] < 1.0 else 'FAIL'}")
 
 
