@@ -254,6 +254,28 @@ def test_parameters_are_copies():
     np.testing.assert_array_equal(theta.weights[0], before)
 
 
+def test_no_reference_cycle_keeps_parameters_alive():
+    # a float Theta used by to_torch / forward is freed at once (no self-cycle through
+    # Theta.numeric, which would hold a large theta until the cyclic collector runs)
+    import gc
+    import weakref
+
+    model = MLP([3, 4, 2], "relu")
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        theta = model.random_params(0)
+        model.forward(np.ones(3), theta)
+        net = to_torch(model, theta)
+        _, theta2 = from_torch(net)
+        refs = [weakref.ref(theta), weakref.ref(theta2), weakref.ref(net)]
+        del theta, theta2, net
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        if was:
+            gc.enable()
+
+
 # ---------------------------------------------------------------------------------- errors
 class Residual(nn.Module):
     def __init__(self):

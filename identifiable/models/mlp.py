@@ -160,11 +160,15 @@ class Theta:
     def __getitem__(self, i: int) -> tuple:
         return self.weights[i], self.biases[i]
 
-    @functools.cached_property
+    @property
     def numeric(self) -> Theta:
-        """The float64 version (itself when already float)."""
-        if self.kind == "float":
-            return self
+        """The float64 version (itself when already float; converted once otherwise)."""
+        # a float Theta is returned, not cached: caching self would make a reference cycle that
+        # keeps large parameters alive until the cyclic garbage collector runs
+        return self if self.kind == "float" else self._numeric
+
+    @functools.cached_property
+    def _numeric(self) -> Theta:
         if self.kind == "symbolic":
             raise ValueError("theta: has free symbols; substitute values (theta.subs) before "
                              "numeric evaluation")
