@@ -5,10 +5,10 @@ Target: the round trip under 1 s. Printed next to baselines measured in the same
 ``copy.deepcopy`` of the module, and cloning its ``state_dict()`` (the least any copy of the
 parameters costs; the bridge must also convert float32 -> float64 -> float32, i.e. write 1.5x the
 bytes of a float32 copy twice over). Each figure is the median of ``--repeats`` runs (after one
-warm-up), with the user and system CPU time: the bridge's own work is the user time; on a VM
-whose freed memory goes back to the host (virtio-balloon free page reporting), re-faulting
-~0.8 GB of fresh memory per round trip can add a large system time that the wall time then
-shows. The round trip is checked to give the same function on a small batch.
+warm-up), with the user and system CPU time: the bridge's own work is the user time, page
+faults of fresh memory the system time (a round trip whose memory is not freed at once, e.g.
+through a reference cycle, re-faults ~0.8 GB every time and shows here as a large system time).
+The round trip is checked to give the same function on a small batch.
 
     python benchmarks/bench_bridge.py [--width 4096] [--depth 4] [--repeats 5]
 """
