@@ -6,6 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # gallery_order
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "identifiable"
@@ -37,10 +38,44 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "abort_on_example_error": True,
     "plot_gallery": "True",
-    "within_subsection_order": "FileNameSortKey",
+    # from the intertwiner groups (Section 5.1) through the theorems to the experiments
+    "within_subsection_order": "gallery_order.GalleryOrder",
 }
 
 html_theme = "alabaster"
 html_static_path = ["_static"]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/*.md5", "sg_execution_times.rst"]
+
+
+# MathJax: from the CDN by default (MathJax 3). Where the package ``jupyter_server_mathjax`` is
+# installed (``pip install --no-deps jupyter-server-mathjax``: MathJax 2.7 as static files), the
+# docs use that copy instead and render their maths offline.
+def _local_mathjax():
+    import importlib.util
+
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or spec.origin is None:
+        return None
+    static = Path(spec.origin).parent / "static"
+    return static if (static / "MathJax.js").is_file() else None
+
+
+_MATHJAX = _local_mathjax()
+if _MATHJAX is not None:
+    mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+    mathjax2_config = {"tex2jax": {"inlineMath": [["\\(", "\\)"]],
+                                   "displayMath": [["\\[", "\\]"]],
+                                   "processEscapes": True, "processClass": "math|output_area",
+                                   "ignoreClass": "document"}}
+
+
+def _copy_mathjax(app, exception):
+    if exception is None and _MATHJAX is not None and app.builder.format == "html":
+        import shutil
+
+        shutil.copytree(_MATHJAX, Path(app.outdir) / "_static" / "mathjax", dirs_exist_ok=True)
+
+
+def setup(app):
+    app.connect("build-finished", _copy_mathjax)

@@ -13,7 +13,7 @@ from torch import nn  # noqa: E402
 
 from identifiable.groups import Rep  # noqa: E402
 from identifiable.torch.latent_measure import (  # noqa: E402
-    activation_name,
+    layer_activation_name,
     channel_permutation,
     coordinate_permutation,
     cyclic_shift,
@@ -196,9 +196,9 @@ def test_group_specs():
 
 
 def test_activation_names_and_best_fit():
-    assert activation_name(nn.Tanh()) == "tanh" and activation_name(nn.ReLU()) == "relu"
-    assert activation_name(nn.LeakyReLU(0.25)) == "leaky_relu:1/4"
-    assert activation_name(nn.Linear(2, 2)) is None
+    assert layer_activation_name(nn.Tanh()) == "tanh" and layer_activation_name(nn.ReLU()) == "relu"
+    assert layer_activation_name(nn.LeakyReLU(0.25)) == "leaky_relu:1/4"
+    assert layer_activation_name(nn.Linear(2, 2)) is None
     rng = np.random.default_rng(0)
     Z = rng.normal(size=(500, 4))
     K = np.array([[0, 2.0, 0, 0], [0.5, 0, 0, 0], [0, 0, 0, 3.0], [0, 0, 1.5, 0]])

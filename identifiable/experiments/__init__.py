@@ -39,5 +39,6 @@ register("gcnn-barrier", "Section 4.1 / Tables 2 and 4 / Figures 1 and 4 [BK23]:
          _gcnn_barrier.add_arguments, _gcnn_barrier.run)
 
 #: ``identifiable measure CHECKPOINT``: (help, add_arguments, run)
-MEASURE = ("equivariance report (latent mirror actions, Section 6 [SMBK26]) of a saved network",
+MEASURE = ("latent actions of a saved or user network (Theorem 4.1 measured, Section 6 "
+           "[SMBK26]): any checkpoint the library writes, or --model pkg.mod:factory --weights",
            _measure_cmd.add_arguments, _measure_cmd.run)

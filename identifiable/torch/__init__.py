@@ -1,5 +1,13 @@
 """Numeric torch backend; the symbolic core never imports it.
 
+Your own network:
+
+* :mod:`~identifiable.torch.bridge`: ``from_torch`` / ``to_torch`` between torch modules and
+  the library's MLP (eq. (7)) and attention model (eq. (10)), and the one table of torch
+  activations;
+* :mod:`~identifiable.torch.latent_measure`: ``measure_latent_actions``, Theorem 4.1's latent
+  actions measured on any layer of a trained module for any finite group on its input.
+
 Section 6 and Appendix C [SMBK26]:
 
 * :mod:`~identifiable.torch.data`: CIFAR-10 (python batches, image folders, .tar.gz) and an
@@ -42,8 +50,13 @@ from typing import Any
 #: submodule -> the names the package re-exports from it (each name from exactly one module)
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "structure": ("Step", "analyse", "hidden_units", "hidden_layers", "matching_point",
-                  "repair_point", "GROUPS", "activation_name", "odd_activation",
+                  "repair_point", "GROUPS", "odd_activation",
                   "sign_blocker", "channel_group"),
+    "bridge": ("from_torch", "to_torch", "activation_name", "activation_from_torch",
+               "activation_to_torch", "Eq10Attention", "Power"),
+    "latent_measure": ("LatentActionRecord", "measure_latent_actions", "image_group",
+                       "cyclic_shift", "coordinate_permutation", "channel_permutation",
+                       "IMAGE_GROUPS", "layer_activation_name"),
     "flip": ("FlipReport", "flip_network", "flip_images"),
     "match": ("MatchResult", "match_activations"),
     "merge": ("permute_network", "permutation_orders", "order_counts", "interpolate",

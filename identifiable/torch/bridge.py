@@ -88,6 +88,7 @@ from identifiable.models.attention import AttentionModel, AttentionTheta
 from identifiable.models.mlp import MLP, Theta
 
 __all__ = [
+    "activation_name",
     "from_torch",
     "to_torch",
     "activation_from_torch",
@@ -222,6 +223,20 @@ def activation_from_torch(module: nn.Module) -> str:
     ``nn.Identity -> "identity"``. Anything else: ``ValueError``.
     """
     return _activation_name(module, f"module ({type(module).__name__})")
+
+
+def activation_name(module: nn.Module) -> str | None:
+    """The library name of the function a pointwise torch module computes in eval mode, or None
+    where the library has no such activation (e.g. ``GELU(approximate='tanh')``) or the module
+    is not a pointwise activation. ``Identity`` and ``Dropout`` (the identity in eval mode) are
+    ``"identity"``. The one table of torch activations for the whole backend (matching,
+    measuring and the bridge use it)."""
+    if isinstance(module, (nn.Identity, nn.Dropout)):
+        return "identity"
+    try:
+        return _activation_name(module, "")
+    except ValueError:
+        return None
 
 
 def _activation_name(module: nn.Module, where: str) -> str:

@@ -57,7 +57,7 @@ from identifiable.torch.measure import best_monomial_fit, solve_normal
 
 __all__ = ["LatentActionRecord", "measure_latent_actions", "image_group", "cyclic_shift",
            "coordinate_permutation", "channel_permutation", "IMAGE_GROUPS", "MAX_DENSE",
-           "activation_name"]
+           "layer_activation_name"]
 
 #: largest flattened latent fitted densely when a group action does not carry over to the grid
 MAX_DENSE = 4096
@@ -258,15 +258,6 @@ class _InputAction:
 
 
 # ------------------------------------------------------------------------------- activations
-def _silu():
-    import sympy as sp
-
-    from identifiable.activations import from_sympy
-
-    x = sp.Symbol("x", real=True)
-    return from_sympy(x / (1 + sp.exp(-x)), x, "silu")
-
-
 def _elu(alpha: float):
     import sympy as sp
 
@@ -281,45 +272,30 @@ def _elu(alpha: float):
 def _activation(name: str):
     from identifiable import activations
 
-    if name == "silu":
-        return _silu()
     if name.startswith("elu:"):
         return _elu(float(name.split(":", 1)[1]))
     return activations.get(name)
 
 
-def activation_name(module: nn.Module) -> str | None:
+def layer_activation_name(module: nn.Module) -> str | None:
     """The library activation name (:func:`identifiable.activations.get`) of a torch module:
     ``nn.Tanh`` -> ``"tanh"``, ``nn.ReLU`` -> ``"relu"``, ``nn.GELU`` -> ``"gelu"``, ``nn.SiLU``
     -> ``"silu"``, ``nn.Sigmoid``, ``nn.Softplus`` (beta 1), ``nn.LeakyReLU``, ``nn.ELU``,
     ``nn.Identity``; a module with a string attribute ``activation`` (the layers of
     :mod:`identifiable.torch.nets`); an ``nn.Sequential`` ending in one of those. Else None."""
-    import sympy as sp
+    from identifiable.torch.bridge import activation_name as _name
 
-    if isinstance(module, nn.Tanh):
-        return "tanh"
-    if isinstance(module, nn.ReLU):
-        return "relu"
-    if isinstance(module, nn.GELU):
-        return "gelu" if module.approximate == "none" else None
-    if isinstance(module, nn.SiLU):
-        return "silu"
-    if isinstance(module, nn.Sigmoid):
-        return "sigmoid"
-    if isinstance(module, nn.Softplus):
-        return "softplus" if module.beta == 1 else None
-    if isinstance(module, nn.LeakyReLU):
-        return f"leaky_relu:{sp.Rational(str(module.negative_slope))}"
     if isinstance(module, nn.ELU):
         return f"elu:{module.alpha}"
-    if isinstance(module, nn.Identity):
-        return "identity"
+    name = _name(module)
+    if name is not None:
+        return name
     act = getattr(module, "activation", None)
     if isinstance(act, str) and act in ("tanh", "gelu", "relu", "sigmoid", "softplus",
                                         "identity"):
         return act
     if isinstance(module, nn.Sequential) and len(module) > 0:
-        return activation_name(module[-1])
+        return layer_activation_name(module[-1])
     return None
 
 
@@ -503,7 +479,7 @@ def _default_layers(module: nn.Module) -> list[str]:
     for name, m in module.named_modules():
         if not name or isinstance(m, (nn.Identity, nn.Sequential)):
             continue
-        if activation_name(m) is not None:
+        if layer_activation_name(m) is not None:
             names.append(name)
     return names
 
@@ -578,13 +554,18 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
     layers:
         Module names (``module.named_modules()``) whose outputs are the latents; default: every
         activation module.
-    n_fit, n_eval:
-        Probes for the fit and for the errors (default: half of the tensor each; for a callable
-        100,000 each).
+    n_fit:
+        Probes for the fit (and ``n_eval`` for the errors; default: half of the tensor each;
+        for a callable 100,000 each).
+    n_eval:
+        Probes for the errors, see ``n_fit``.
     batch_size:
         Probes per forward pass (default: sized from the latents, at most 8192).
 
-    Returns one :class:`LatentActionRecord` per (layer, generator), layers in forward order.
+    Returns
+    -------
+    list of LatentActionRecord
+        One record per (layer, generator), layers in forward order.
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
@@ -640,9 +621,14 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
     # ---- groups
     if isinstance(rep_in, str):
         rep_in = image_group(rep_in, in_shape)
+    elif isinstance(rep_in, (list, tuple)):  # generator matrices, as everywhere in the library
+        try:
+            rep_in = Rep(list(rep_in), name="G")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"rep_in: {exc}") from None
     if not isinstance(rep_in, Rep):
-        raise TypeError(f"rep_in: expected an identifiable.groups.Rep or one of "
-                        f"{IMAGE_GROUPS}, got {type(rep_in).__name__}")
+        raise TypeError(f"rep_in: expected an identifiable.groups.Rep, a list of generator "
+                        f"matrices or one of {IMAGE_GROUPS}, got {type(rep_in).__name__}")
     declared = _declared_input(module)
     if declared is not None and declared[0] == "numbers" and declared[1] != rep_in.dim:
         raise ValueError(f"rep_in: acts on R^{rep_in.dim}, but the module's input has "
@@ -655,6 +641,11 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
                          f"convolution expects {declared[1]} input channels")
     n_gens = len(rep_in.generator_indices)
     if rep_out is not None:
+        if isinstance(rep_out, (list, tuple)):
+            try:
+                rep_out = Rep(list(rep_out), name="G_out")
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"rep_out: {exc}") from None
         if not isinstance(rep_out, Rep):
             raise TypeError(f"rep_out: expected an identifiable.groups.Rep, got "
                             f"{type(rep_out).__name__}")
@@ -715,7 +706,7 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
             if n == "output":
                 groups_of[(n, k)] = (None, None, "given by rep_out", None)
                 continue
-            act = activation_name(modules[n])
+            act = layer_activation_name(modules[n])
             groups_of[(n, k)] = (*_latent_group(act, mdl.d), act)
         per_sample = sum(math.prod(s) for s in shapes.values()) + d_in
         bs = int(batch_size) if batch_size else max(16, min(8192, 2**24 // max(

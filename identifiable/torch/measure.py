@@ -17,7 +17,7 @@ in batches (memory O(width^2)); the evaluation keeps one float per sample.
 
 Probes (recorded in every result): ``"noise"``, N(0, 1) in the normalised input space (the
 default, as in the paper), and ``"crops"``, random crops of real images. The ``identity_error``
-(A = I) and the ``latent_mean_ratio`` (|mean f| / spread of f) are reported beside each fit: a
+(A = I) and the ``latent_mean_ratio`` (``|mean f| / spread of f``) are reported beside each fit: a
 probe on which mirroring hardly changes f, or whose mean dominates the latents, says nothing.
 The up-down mirror ``"ud"``, which is never trained, is the reference.
 """

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 __all__ = ["BATCHNORMS", "Step", "analyse", "hidden_layers", "hidden_units", "repair_point",
            "matching_point", "check_same_structure", "window_params", "index_batchnorm",
-           "GROUPS", "activation_name", "odd_activation", "sign_blocker", "channel_group",
+           "GROUPS", "odd_activation", "sign_blocker", "channel_group",
            "check_images", "batches", "reference_tensor", "to_net", "eval_mode"]
 
 #: the BatchNorm modules a supported net may hold
@@ -302,18 +302,10 @@ def activation_name(m: nn.Module) -> str | None:
 
     ``Identity`` / ``Dropout`` are ``"identity"``; ``LeakyReLU`` is ``"leaky_relu:<slope>"``.
     """
-    if isinstance(m, _TRANSPARENT):
-        return "identity"
-    if isinstance(m, nn.ReLU):
-        return "relu"
-    if isinstance(m, nn.LeakyReLU):
-        return f"leaky_relu:{float(m.negative_slope)!r}"
-    if isinstance(m, nn.GELU):
-        return "gelu" if m.approximate == "none" else None
-    if isinstance(m, nn.Tanh):
-        return "tanh"
-    if isinstance(m, nn.Sigmoid):
-        return "sigmoid"
+    from identifiable.torch.bridge import activation_name as _name
+
+    if isinstance(m, _POINTWISE):
+        return _name(m)
     raise ValueError(f"{type(m).__name__}: not a supported pointwise module")
 
 
