@@ -365,3 +365,22 @@ def test_ex_c_1_never_refutes_on_inconclusive_steps():
     w = idf.relu.ex_c_1(st.FiniteRV("Y", {1 + eps: sp.Rational(1, 2),
                                           -1 - eps: sp.Rational(1, 2)})).witness
     assert w["equivariant_width1_error"] == 1 + eps  # before: 1 (nsimplify)
+
+
+def test_algebraic_zero_test_does_not_trust_construct_domain():
+    """Regression (fuzz case exact_zero:2886, seed 20261128): sympy's construct_domain builds
+    QQ<3> for -3 + 1/(cos(pi/7) - cos(2 pi/7) + sin(pi/14) - 1/6), which is 0, and calls it
+    non-zero; align then refuted a true theta2 = k . theta. The minimal polynomial decides."""
+    import sympy as sp
+
+    from identifiable import zero
+
+    a = 1 / (-sp.cos(2 * sp.pi / 7) - sp.Rational(1, 6) + sp.sin(sp.pi / 14)
+             + sp.cos(sp.pi / 7))
+    for e in (a - 3, 3 - a, sp.Matrix([[a]])[0] - sp.Matrix([[3]])[0]):
+        assert zero.decide_zero(e).is_zero is True
+    assert zero.decide_zero(a - 3 + sp.Rational(1, 10**30)).is_zero is False
+    m = idf.MLP([1, 1, 1], "relu")
+    th = m.params([[[1]], [[3]]], [[0], [0]])
+    th2 = m.params([[[1 / a]], [[3 * a]]], [[0], [0]])  # k = 1/3 (a positive scaling), exactly
+    assert idf.align(m, th, th2).status == "proved"
