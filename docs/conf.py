@@ -44,7 +44,7 @@ sphinx_gallery_conf = {
 
 html_theme = "alabaster"
 html_static_path = ["_static"]
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
+exclude_patterns = ["_build", "_generated", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/*.md5", "sg_execution_times.rst"]
 
 
@@ -75,6 +75,27 @@ def _copy_mathjax(app, exception):
         import shutil
 
         shutil.copytree(_MATHJAX, Path(app.outdir) / "_static" / "mathjax", dirs_exist_ok=True)
+
+
+def _reproduction_pages() -> None:
+    """docs/_generated/*.rst for the Reproduction page, from the committed results records."""
+    from identifiable.results import load_records, rst_report
+
+    gen = Path(__file__).resolve().parent / "_generated"
+    gen.mkdir(exist_ok=True)
+    records = load_records(ROOT / "results")
+    pages = {"mirror_mlp": "mirror-mlp", "attention_heads": "attention-heads",
+             "gcnn_barrier": "gcnn-barrier"}
+    for stem, experiment in pages.items():
+        text = rst_report(records, experiment, figures_dir="../results")
+        (gen / f"reproduction_{stem}.rst").write_text(text)
+    status = (f"{len(records)} results record(s) under ``results/``: "
+              + (", ".join(sorted({f"``{r.experiment}/{r.tag}``" for r in records})) or "none")
+              + ".\n")
+    (gen / "reproduction_status.rst").write_text(status)
+
+
+_reproduction_pages()
 
 
 def setup(app):

@@ -80,6 +80,28 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_verify)
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="tables of the results records under results/ "
+                                      "(identifiable.results)")
+    p.add_argument("--results", default="results", metavar="DIR",
+                   help="the results folder (default results)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from identifiable.results import format_report, load_records
+
+    records = load_records(args.results)
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in records], indent=1, default=str))
+    else:
+        print(format_report(records))
+    return 0 if records else 1
+
+
 def _add_torch_commands(sub: argparse._SubParsersAction) -> None:
     from identifiable.experiments import EXPERIMENTS, MEASURE
 
@@ -106,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"identifiable {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_verify(sub)
+    _add_report(sub)
     _add_torch_commands(sub)
     return parser
 

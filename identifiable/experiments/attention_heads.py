@@ -23,6 +23,7 @@ from typing import Any
 
 from identifiable.experiments.mirror_mlp import (
     add_common_arguments,
+    leave_record,
     load_data,
     settings,
     setup_torch,
@@ -131,5 +132,11 @@ def _run(args: argparse.Namespace) -> int:
     write_json_atomic(out / "results.json", summary)
     if args.json:
         write_json_atomic(args.json, summary)
+    rows = [{k: v for k, v in summary.items() if k not in ("fits", "map_cost",
+                                                          "action_block_norms")}]
+    rows += [{"layer": f["layer"], "mirror": f["mirror"], "ls_error": f["ls_error"],
+              "k_error": f["k_error"]} for f in summary["fits"]]
+    leave_record(args, "attention-heads", s, train_data.source, rows,
+                 time.perf_counter() - t0, [out / "figure3.png"])
     log(f"done in {time.perf_counter() - t0:.1f} s; figure and results in {out}")
     return 0

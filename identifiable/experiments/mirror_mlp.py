@@ -23,7 +23,8 @@ from typing import Any
 from identifiable.experiments import arguments as A
 from identifiable.experiments.progress import log
 
-__all__ = ["add_arguments", "run", "add_common_arguments", "format_table", "QUICK"]
+__all__ = ["add_arguments", "run", "add_common_arguments", "format_table", "leave_record",
+           "QUICK"]
 
 #: the ``--quick`` preset: embedded stand-in data, small batch, few epochs, fewer probes. The
 #: short schedule gets a larger lr and weight decay so that the decay factor of the initial
@@ -56,6 +57,13 @@ def add_common_arguments(p: argparse.ArgumentParser, out: str) -> None:
                         "is only measured, a checkpoint of another run is refused)")
     p.add_argument("--fresh", action="store_true",
                    help="start over: discard (overwrite) the checkpoints in --out")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help="also leave a results record (configuration, version, commit, wall "
+                        "time, rows) and the figures in DIR/<experiment>/<tag>/ (e.g. results; "
+                        "see `identifiable report`)")
+    p.add_argument("--tag", default=None, metavar="NAME",
+                   help="the record's folder name under --results (default: from data, epochs "
+                        "and seed)")
     p.add_argument("--quick", action="store_true",
                    help="a quick smoke run on the embedded data (under 2 minutes on a CPU)")
     p.add_argument("--threads", type=A.positive_int, default=None, help="torch CPU threads")
@@ -96,6 +104,22 @@ def load_data(args: argparse.Namespace, s: dict[str, Any]):
         train = load_images(args.data, "train")
         test = load_images(args.data, "test", classes=train.classes)
     return train, test
+
+
+def leave_record(args: argparse.Namespace, experiment: str, s: dict[str, Any], source: str,
+                 rows: list[dict[str, Any]], wall_s: float, figures: list[Path]) -> None:
+    """``--results DIR``: the run's record and figures (:mod:`identifiable.results`)."""
+    if not args.results:
+        return
+    from identifiable.results import write_record
+
+    data = "embedded" if args.data in (None, "embedded") else "cifar10"
+    tag = args.tag or f"{data}-e{s['epochs']}-seed{args.seed}{'-quick' if args.quick else ''}"
+    settings = {**s, "data": source, "seed": args.seed, "quick": bool(args.quick),
+                "device": args.device}
+    path = write_record(args.results, experiment, tag, settings, rows, wall_s,
+                        figures=[f for f in figures if f.is_file()])
+    log(f"results record: {path}")
 
 
 def setup_torch(args: argparse.Namespace) -> None:
@@ -188,6 +212,8 @@ def _run(args: argparse.Namespace) -> int:
     write_bytes_atomic(out / "table.txt", (table + "\n").encode())
     if args.json:
         write_json_atomic(args.json, rows)
+    leave_record(args, "mirror-mlp", s, train_data.source, rows, time.perf_counter() - t0,
+                 sorted(out.glob("figure2-*.png")))
     log(f"done in {time.perf_counter() - t0:.1f} s; figures and results in {out}")
     return 0
 

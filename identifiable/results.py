@@ -1,0 +1,228 @@
+"""Results of the reproduced experiments as data in the repository (kilobytes, never checkpoints).
+
+A finished run leaves one **results record** (JSON) and its figures in a folder under
+``results/``::
+
+    results/<experiment>/<tag>/record.json
+    results/<experiment>/<tag>/<figure>.png
+
+The record holds everything a reader needs to judge a number: the experiment's name, its
+configuration (data, width, epochs, seeds, ...), the library version and git commit that
+produced it, the wall time, the machine, and the measured rows. :func:`load_records` reads a
+``results/`` folder, :func:`format_report` turns the records into text tables (``identifiable
+report``) and :func:`rst_report` into the reStructuredText tables of the docs' "Reproduction"
+page, which the docs build generates from the committed records (nothing is retrained there).
+
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from identifiable.io import write_json_atomic
+
+__all__ = ["RECORD_NAME", "COLUMNS", "ResultRecord", "write_record", "load_records",
+           "format_report", "rst_report", "git_commit"]
+
+#: file name of a record inside its run folder
+RECORD_NAME = "record.json"
+#: the keys every record has (a file without them is refused by :func:`load_records`)
+_REQUIRED = ("experiment", "tag", "settings", "rows", "library_version", "commit", "wall_s")
+
+
+def git_commit(path: str | Path | None = None) -> str | None:
+    """The commit of the checkout that holds ``path`` (default: this package), or None outside a
+    git checkout (an installed package); ``+dirty`` when the working tree has changes."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=where, capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+dirty" if dirty else "") if sha else None
+
+
+@dataclass
+class ResultRecord:
+    """One finished run: configuration, provenance and the measured rows."""
+
+    experiment: str
+    tag: str
+    settings: dict[str, Any]
+    rows: list[dict[str, Any]]
+    library_version: str
+    commit: str | None
+    wall_s: float
+    created: str = ""
+    machine: dict[str, Any] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+    notes: str = ""
+    path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("experiment", "tag", "settings", "rows",
+                                           "library_version", "commit", "wall_s", "created",
+                                           "machine", "figures", "notes")}
+        return d
+
+
+def write_record(folder: str | Path, experiment: str, tag: str, settings: dict[str, Any],
+                 rows: Sequence[dict[str, Any]], wall_s: float, *,
+                 figures: Sequence[str | Path] = (), notes: str = "") -> Path:
+    """Write ``folder/<experiment>/<tag>/record.json`` (atomically) and copy ``figures`` beside
+    it; returns the record's path. ``settings`` and ``rows`` must be JSON-serialisable."""
+    import shutil
+
+    from identifiable import __version__
+
+    if not experiment or "/" in experiment or not tag or "/" in tag:
+        raise ValueError(f"experiment / tag: expected non-empty names without '/', got "
+                         f"{experiment!r} / {tag!r}")
+    run = Path(folder) / experiment / tag
+    run.mkdir(parents=True, exist_ok=True)
+    names = []
+    for f in figures:
+        f = Path(f)
+        if f.is_file():
+            shutil.copyfile(f, run / f.name)
+            names.append(f.name)
+    rec = ResultRecord(experiment, tag, dict(settings), [dict(r) for r in rows], __version__,
+                       git_commit(), float(wall_s),
+                       time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       {"python": platform.python_version(), "machine": platform.machine(),
+                        "system": platform.system()}, names, notes)
+    path = run / RECORD_NAME
+    write_json_atomic(path, rec.to_dict())
+    return path
+
+
+def load_records(folder: str | Path) -> list[ResultRecord]:
+    """Every ``record.json`` under ``folder`` (sorted by experiment, then tag). A missing folder
+    gives no records; a malformed record raises ``ValueError`` naming the file."""
+    root = Path(folder)
+    if not root.exists():
+        return []
+    if not root.is_dir():
+        raise ValueError(f"results: {root} is not a folder")
+    out = []
+    for path in sorted(root.rglob(RECORD_NAME)):
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"results: {path} is not a readable JSON record ({exc})") from None
+        missing = [k for k in _REQUIRED if k not in d] if isinstance(d, dict) else list(_REQUIRED)
+        if missing:
+            raise ValueError(f"results: {path} lacks {missing}")
+        out.append(ResultRecord(
+            d["experiment"], d["tag"], d["settings"], d["rows"], d["library_version"],
+            d["commit"], float(d["wall_s"]), d.get("created", ""), d.get("machine", {}),
+            d.get("figures", []), d.get("notes", ""), path))
+    return sorted(out, key=lambda r: (r.experiment, r.tag))
+
+
+#: the columns shown per experiment (others stay in the record); unknown experiments: every
+#: scalar column
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "mirror-mlp": ("task", "activation", "layer", "mirror", "probe", "K", "ls_error",
+                   "k_error", "dist_ls_to_K", "identity_error", "test_mse", "test_accuracy"),
+    "attention-heads": ("layer", "mirror", "ls_error", "k_error", "head_perm_from_maps",
+                        "head_perm_from_action", "agree", "test_mse"),
+    "gcnn-barrier": ("arch", "recipe", "seed", "width", "epochs", "accuracy",
+                     "invariance_error", "barrier", "barrier_repair"),
+}
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return f"[{len(v)} values]" if len(v) > 12 else " ".join(_cell(x) for x in v)
+    return str(v)
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None
+           ) -> tuple[list[str], list[list[str]]]:
+    cols = [c for c in columns if any(c in r for r in rows)] if columns else []
+    if not cols:
+        for r in rows:
+            for k, v in r.items():
+                if k not in cols and not isinstance(v, dict):
+                    cols.append(k)
+    return cols, [[_cell(r.get(c)) for c in cols] for r in rows]
+
+
+def _settings_line(rec: ResultRecord) -> str:
+    keys = ("data", "width", "epochs", "seeds", "recipes", "n_train", "n_probes", "probe",
+            "quick")
+    parts = [f"{k}={_cell(rec.settings[k])}" for k in keys if k in rec.settings]
+    return ", ".join(parts) or "(no settings recorded)"
+
+
+def format_report(records: Sequence[ResultRecord], columns: dict[str, Sequence[str]] | None = None
+                  ) -> str:
+    """Plain-text tables, one per record, with its scale, provenance and wall time."""
+    if not records:
+        return "no results records found"
+    out = []
+    for rec in records:
+        cols, body = _table(rec.rows, (columns or COLUMNS).get(rec.experiment))
+        widths = [max(len(c), *(len(r[i]) for r in body)) if body else len(c)
+                  for i, c in enumerate(cols)]
+        out.append(f"== {rec.experiment} / {rec.tag}: {_settings_line(rec)}")
+        out.append(f"   identifiable {rec.library_version}, commit {rec.commit or 'unknown'}, "
+                   f"{rec.wall_s / 60:.1f} min wall, {rec.created}")
+        out.append("   " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)))
+        out.append("   " + "-+-".join("-" * w for w in widths))
+        for r in body:
+            out.append("   " + " | ".join(v.ljust(w) for v, w in zip(r, widths)))
+        if rec.notes:
+            out.append(f"   note: {rec.notes}")
+    return "\n".join(out)
+
+
+def _rst_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("`", "\\`").replace("|", "\\|")
+
+
+def rst_report(records: Sequence[ResultRecord], experiment: str,
+               columns: Sequence[str] | None = None, figures_dir: str = "") -> str:
+    """reStructuredText for the records of one experiment: a ``list-table`` per record with its
+    scale and provenance, and its figures (``figures_dir`` is the path from the page to the
+    ``results/`` folder). No record: a line saying the experiment was not run."""
+    recs = [r for r in records if r.experiment == experiment]
+    columns = columns if columns is not None else COLUMNS.get(experiment)
+    if not recs:
+        return f"*Not run*: no results record of ``{experiment}`` in ``results/``.\n"
+    out = []
+    for rec in recs:
+        cols, body = _table(rec.rows, columns)
+        out.append(f"**{_rst_escape(rec.tag)}**: {_rst_escape(_settings_line(rec))}; "
+                   f"identifiable {rec.library_version}, commit "
+                   f"``{(rec.commit or 'unknown')[:12]}``, {rec.wall_s / 60:.1f} min wall.\n")
+        if body:
+            out.append(".. list-table::\n   :header-rows: 1\n")
+            out.append("   * - " + "\n     - ".join(_rst_escape(c) for c in cols))
+            for r in body:
+                out.append("   * - " + "\n     - ".join(_rst_escape(v) for v in r))
+            out.append("")
+        if rec.notes:
+            out.append(_rst_escape(rec.notes) + "\n")
+        if figures_dir and rec.path is not None:
+            rel = rec.path.parent.relative_to(rec.path.parents[2])
+            for name in rec.figures:
+                out.append(f".. image:: {figures_dir}/{rel.as_posix()}/{name}\n"
+                           "   :width: 90%\n")
+    return "\n".join(out) + "\n"
