@@ -61,11 +61,11 @@ class EquivarianceError:
     """The errors of ``f(g x) = rho_out(g) f(x)`` over a finite group (Definition 3.6 [SMBK26]).
 
     The fields ``max_abs`` ... ``median_rel`` are over every input and every element of the
-    group (``n_elements`` of them, the identity included, whose error is 0 up to the
-    determinism of ``f``), or over the generators when the group is large (``over`` is
-    ``"group"`` or ``"generators"``); ``per_generator`` maps each generator's name (``"s0"``,
-    ``"s1"``, ...) to its :class:`ErrorStats`. ``dtype`` is the dtype ``f`` computed in and
-    ``rtol`` the default relative tolerance of that dtype.
+    group but the identity (``n_elements`` of them; the identity's error is 0 by construction
+    and would drag the means and medians towards 0), or over the generators when the group is
+    large (``over`` is ``"group"`` or ``"generators"``); ``per_generator`` maps each
+    generator's name (``"s0"``, ``"s1"``, ...) to its :class:`ErrorStats`. ``dtype`` is the
+    dtype ``f`` computed in and ``rtol`` the default relative tolerance of that dtype.
     """
 
     max_abs: float
@@ -92,11 +92,12 @@ class EquivarianceError:
         return d
 
     def __str__(self) -> str:
-        return (f"equivariance error over {self.n_elements} {self.over} elements x "
-                f"{self.n_samples} "
-                f"inputs ({self.dtype}): relative max {self.max_rel:.3g}, mean "
-                f"{self.mean_rel:.3g}, median {self.median_rel:.3g}; absolute max "
-                f"{self.max_abs:.3g}, mean {self.mean_abs:.3g}, median {self.median_abs:.3g}")
+        what = ("non-identity group element" if self.over == "group" else "generator")
+        what += "" if self.n_elements == 1 else "s"
+        return (f"equivariance error over {self.n_elements} {what} x {self.n_samples} inputs "
+                f"({self.dtype}): relative max {self.max_rel:.3g}, mean {self.mean_rel:.3g}, "
+                f"median {self.median_rel:.3g}; absolute max {self.max_abs:.3g}, mean "
+                f"{self.mean_abs:.3g}, median {self.median_abs:.3g}")
 
 
 def _torch_module():
@@ -203,8 +204,9 @@ def equivariance_error(f: Any, rep_in: Any, rep_out: Any = None, x: Any = None, 
     if G.group.order <= max_elements:
         over = "group"
         all_abs, all_rel = [], []
-        for M in G.group.elements:
-            M = to_numpy(M)
+        elems = G.group.elements
+        for M in (elems[1:] if len(elems) > 1 else elems):  # the identity's error is 0 by
+            M = to_numpy(M)                                  # construction: left out
             a, r = errors(M[:d_in, :d_in], M[d_in:, d_in:])
             all_abs.append(a)
             all_rel.append(r)
@@ -214,7 +216,8 @@ def equivariance_error(f: Any, rep_in: Any, rep_out: Any = None, x: Any = None, 
         tot = _pool(list(per_gen.values()))
     return EquivarianceError(tot.max_abs, tot.mean_abs, tot.median_abs, tot.max_rel,
                              tot.mean_rel, tot.median_rel, per_gen, n,
-                             G.group.order if over == "group" else len(per_gen), dtype, rtol,
+                             max(G.group.order - 1, 1) if over == "group" else len(per_gen),
+                             dtype, rtol,
                              over, float(np.max(np.abs(fx))) if fx.size else 0.0)
 
 
