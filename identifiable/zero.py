@@ -438,9 +438,22 @@ def _domain_matrix(M: sp.MatrixBase):
         return None
     if not (K.is_QQ or K.is_ZZ or K.is_AlgebraicField):
         return None
+    if K.is_AlgebraicField and not all(_canonical_element(el) for el in els):
+        # sympy sometimes returns elements not reduced modulo the field's minimal polynomial
+        # (QQ<3> with the element "a - 3" for an expression that equals 0): its zero tests and
+        # inverses are then wrong or raise; the certified elimination decides instead
+        return None
     r, c = M.shape
     dm = DomainMatrix([els[i * c:(i + 1) * c] for i in range(r)], (r, c), K)
     return dm.to_field() if K.is_ZZ else dm
+
+
+def _canonical_element(el: Any) -> bool:
+    """Is an element of sympy's algebraic field reduced modulo the field's minimal polynomial
+    (degree below the modulus's)? Only then are its zero test and arithmetic exact."""
+    if not hasattr(el, "mod_to_list"):  # a rational (QQ / ZZ element)
+        return True
+    return len(el.to_list()) < len(el.mod_to_list())
 
 
 def _rref(M: sp.MatrixBase, what: str) -> tuple[list[list[sp.Expr]], list[int]]:

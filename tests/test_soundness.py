@@ -384,3 +384,22 @@ def test_algebraic_zero_test_does_not_trust_construct_domain():
     th = m.params([[[1]], [[3]]], [[0], [0]])
     th2 = m.params([[[1 / a]], [[3 * a]]], [[0], [0]])  # k = 1/3 (a positive scaling), exactly
     assert idf.align(m, th, th2).status == "proved"
+
+
+def test_exact_ranks_and_inverses_survive_unreduced_field_elements():
+    """sympy's construct_domain returns the field QQ<3> with an element "a - 3" not reduced
+    modulo the field's minimal polynomial for -3 + 1/(cos(pi/7) - cos(2 pi/7) + sin(pi/14) - 1/6)
+    (= 0); DomainMatrix.rank then raised NotInvertible. Such fields are refused and the
+    certified elimination decides."""
+    import sympy as sp
+
+    from identifiable import zero
+
+    a = 1 / (-sp.cos(2 * sp.pi / 7) - sp.Rational(1, 6) + sp.sin(sp.pi / 14)
+             + sp.cos(sp.pi / 7))  # = 3
+    assert zero.rank(sp.Matrix([[a - 3, 1], [0, 1]]), "M") == 1
+    assert zero.rank(sp.Matrix([[a, 3], [1, 1]]), "M") == 1
+    with pytest.raises(ValueError, match="singular"):
+        zero.inverse(sp.Matrix([[a, 3], [1, 1]]), "M")
+    inv = zero.inverse(sp.Matrix([[a, 2], [1, 1]]), "M")
+    assert all(zero.decide_zero(v).is_zero for v in inv - sp.Matrix([[1, -2], [-1, 3]]))
