@@ -31,6 +31,7 @@ from identifiable.intertwining import check_affine_intertwiner, check_intertwine
 from identifiable.kernels import check_flip_kernel, project_flip_kernel
 from identifiable.models import MLP, Layer, Model, Theta
 from identifiable.models.attention import AttentionModel, HeadAction, token_permutations
+from identifiable.models.residual import ResidualMLP
 from identifiable.quotients import prop_d_4
 from identifiable.relu import prop_2_3, prop_b_1, prop_d_1, relu_sum_identity
 from identifiable.theory.align import align
@@ -95,6 +96,7 @@ __all__ = [
     "Model",
     "MLP",
     "Theta",
+    "ResidualMLP",
     "Attention",
     "AttentionModel",
     "HeadAction",

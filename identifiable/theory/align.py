@@ -24,6 +24,7 @@ from identifiable import zero as _zero
 from identifiable.latent_groups import LatentGroup
 from identifiable.models import MLP, Theta
 from identifiable.models.attention import AttentionModel
+from identifiable.models.residual import ResidualMLP
 from identifiable.numbers import (
     ENTRY_RTOL,
     default_tol,
@@ -540,8 +541,19 @@ _align.register(MLP, align_mlp)
 _align.register(AttentionModel, align_attention)
 
 
+@_align.register(ResidualMLP)
+def _align_residual(model: ResidualMLP, theta: Any, theta2: Any, **kwargs: Any) -> Verdict:
+    """A residual MLP: :func:`identifiable.theory.residual.align_residual` (keywords ``tol``,
+    ``max_branches``; an extension beyond [SMBK26])."""
+    from identifiable.theory.residual import align_residual
+
+    return align_residual(model, theta, theta2, **kwargs)
+
+
 def align(model: Any, theta: Any, theta2: Any, **kwargs: Any) -> Verdict:
     """Definition 3.4 [SMBK26] for any model: :func:`align_mlp` for an MLP (keywords ``tol``,
     ``max_branches``), :func:`~identifiable.theory.attention.align_attention` for an attention
-    model (keywords ``tol``, ``n_samples``, ``seed``). The witness is ``[k_1, ..., k_{L-1}]``."""
+    model (keywords ``tol``, ``n_samples``, ``seed``). The witness is ``[k_1, ..., k_{L-1}]``
+    (for a residual MLP, :func:`~identifiable.theory.residual.align_residual`, it is
+    ``[S^, A_1, ..., A_B]``)."""
     return _align(model, theta, theta2, **kwargs)

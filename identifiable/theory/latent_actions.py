@@ -137,9 +137,21 @@ class Theorem41Steps:
     """What :func:`latent_actions` asks of a model; one subclass per model type."""
 
     method_exact = "exact"
+    #: the result the verdicts name (a model beyond the paper's theorem names its extension)
+    theorem = "Theorem 4.1"
+    #: what the reason of a successful answer cites
+    cites = "Theorem 4.1, Appendix A"
 
     def __init__(self, model: Any):
         self.model = model
+
+    def n_latent(self, rw: Rewrite) -> int:
+        """How many latent groups ``k`` has (one per hidden layer ``1..L-1`` by default)."""
+        return rw.model.depth - 1
+
+    def latent_group(self, rw: Rewrite, i: int) -> Any:
+        """The group of the ``i``-th entry of ``k`` (``1 <= i <= n_latent``)."""
+        return rw.model.latent_group(i)
 
     def generators(self, rep_in: Any, rep_out: Any) -> Generators:
         raise NotImplementedError
@@ -255,7 +267,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     # 1. Definition 3.6
     eq = steps.end_to_end(theta, G, n_samples=n_samples, tol=tol, seed=seed)
     if eq.status == "refuted":
-        return Verdict.refuted("hypothesis of Theorem 4.1 fails: f is not G-equivariant "
+        return Verdict.refuted(f"hypothesis of {steps.theorem} fails: f is not G-equivariant "
                                "(Definition 3.6), so no latent actions make every layer "
                                "equivariant", counterexample=eq.counterexample,
                                method=eq.method, tol=eq.tol)
@@ -265,7 +277,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     rw = steps.rewrite(theta, G, zero_tol=zero_tol, tol=tol, n_samples=n_samples, seed=seed)
     if isinstance(rw, Verdict):
         return rw
-    L = rw.model.depth
+    L = steps.n_latent(rw) + 1
     # 3. eq. (12) and Definition 3.4, per generator
     ks: list[list[Any]] = []
     unique: bool | None = None
@@ -275,9 +287,9 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
         if not v.holds:
             return Verdict.undecided(
                 f"theta~' of eq. (12) for generator {word} is not k . theta~ for any k in K "
-                f"({v.reason}): the (reduced) parameter is not identifiable, so Theorem 4.1 "
-                "does not apply", witness={"generator": word, "align": v.to_dict(),
-                                           "reduced_widths": rw.widths},
+                f"({v.reason}): the (reduced) parameter is not identifiable, so "
+                f"{steps.theorem} does not apply",
+                witness={"generator": word, "align": v.to_dict(), "reduced_widths": rw.widths},
                 method=method, tol=v.tol)
         if "unique" in v.details:
             unique = bool(v.details["unique"]) and unique is not False
@@ -291,7 +303,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     rho_gens: list[list] = []
     for i in range(1, L):
         images = [k[i - 1] for k in ks]
-        K = rw.model.latent_group(i)
+        K = steps.latent_group(rw, i)
         if K.d == 0:
             k_sub.append({w: images[0] for w in words})
             rho_sub.append({w: images[0] for w in words})
@@ -304,7 +316,7 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
             return Verdict.undecided(
                 f"k_{i}(g) found by alignment is not a homomorphism on G (eq. (15) fails): the "
                 "k_i are not unique (tied or degenerate neurons / heads), so weak "
-                "identifiability, which Theorem 4.1 needs, fails",
+                f"identifiability, which {steps.theorem} needs, fails",
                 witness={"layer": i, "generators": images, "counterexample":
                          hv.counterexample}, method=method, tol=hv.tol)
         weakest = _weaker(weakest, hv)
@@ -358,11 +370,11 @@ def latent_actions(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     }
     note = (" after the Remark 5.2 rewrite theta' = beta(theta~) (same function, Corollary "
             "5.3)" if rw.rewritten else "")
-    kinds = ", ".join(f"rho_{i}: G -> {rw.model.latent_group(i).name}" for i in range(1, L))
+    kinds = ", ".join(f"rho_{i}: G -> {steps.latent_group(rw, i).name}" for i in range(1, L))
     extra = " composed with the token permutation (Remark 4.3)" if G.tokens else ""
     reason = (f"every layer is G-equivariant{note}; {kinds or 'no hidden layer'}{extra} are "
-              f"homomorphisms (eq. (15), Remark 4.2) found by aligning eq. (12) (Theorem 4.1, "
-              f"Appendix A){lift_note}")
+              f"homomorphisms (eq. (15), Remark 4.2) found by aligning eq. (12) ({steps.cites})"
+              f"{lift_note}")
     if rw.same_function is not None:
         witness["same_function"] = rw.same_function
         weakest = _weaker(weakest, rw.same_function)
@@ -620,3 +632,6 @@ class AttentionSteps(Theorem41Steps):
 
 steps_for.register(MLP, MLPSteps)
 steps_for.register(AttentionModel, AttentionSteps)
+
+# residual MLPs (an extension beyond [SMBK26]) register their steps where they are defined
+import identifiable.theory.residual  # noqa: E402,F401
