@@ -323,3 +323,75 @@ def layerwise_equivariant_networks(draw, activations: tuple[str, ...] = ("tanh",
     inv = draw(st.booleans()) if invariant_output is None else invariant_output
     return planted_equivariant_mlp(act, perms, hidden, invariant=inv,
                                    seed=draw(st.integers(0, 2**16)))
+
+
+# ---------------------------------------------------------------------- residual networks
+# (an extension beyond [SMBK26]: identifiable.models.residual)
+__all__ += ["residual_mlps", "residual_params", "residual_latent_elements"]
+
+
+@st.composite
+def residual_mlps(draw: st.DrawFn, activations: Sequence[str] = ("tanh",), max_blocks: int = 2,
+                  max_width: int = 3, bias: bool | None = None, min_block_width: int = 1):
+    """A :class:`~identifiable.models.residual.ResidualMLP` with drawn widths (``d_in``,
+    ``d_stream``, ``d_out`` in ``1..max_width``, ``1..max_blocks`` blocks of width
+    ``min_block_width..max_width``), one drawn activation and drawn ``bias``."""
+    from identifiable.models.residual import ResidualMLP
+
+    w = st.integers(1, max_width)
+    blocks = draw(st.lists(st.integers(min_block_width, max_width), min_size=1,
+                           max_size=max_blocks))
+    b = draw(st.booleans()) if bias is None else bias
+    return ResidualMLP(draw(w), draw(w), blocks, draw(w), draw(st.sampled_from(
+        list(activations))), bias=b)
+
+
+@st.composite
+def residual_params(draw: st.DrawFn, model: object, exact: bool = True, max_numerator: int = 5,
+                    max_denominator: int = 3, scale: float = 1.0):
+    """Parameters for a residual ``model``: exact rationals ``p/q`` (zero allowed) or floats in
+    ``[-scale, scale]``."""
+    def mat(r: int, c: int) -> object:
+        if exact:
+            return sp.ImmutableMatrix(r, c, draw(st.lists(rationals(
+                max_numerator, max_denominator, nonzero=False), min_size=r * c,
+                max_size=r * c)))
+        fl = st.floats(-scale, scale, allow_nan=False, allow_infinity=False, width=64)
+        return np.array(draw(st.lists(fl, min_size=r * c, max_size=r * c)),
+                        dtype=float).reshape(r, c)
+
+    d = model.d_stream
+    E = mat(d, model.d_in)
+    Vs = [mat(m, d) for m in model.blocks]
+    Us = [mat(d, m) for m in model.blocks]
+    O = mat(model.d_out, d)
+    if not model.bias:
+        return model.params(E, Vs, Us, O)
+    return model.params(E, Vs, Us, O, e=mat(d, 1), cs=[mat(m, 1) for m in model.blocks],
+                        o=mat(model.d_out, 1))
+
+
+@st.composite
+def residual_latent_elements(draw: st.DrawFn, model: object, exact: bool = True) -> list:
+    """``k = (S^, A_1, ..., A_B)`` in ``K = K_s x K_1 x ... x K_B`` of a residual ``model``
+    (``S^`` an augmented affine matrix with biases, an invertible ``S`` without)."""
+    from identifiable.models.residual import affine
+
+    out: list = []
+    for j, K in enumerate(model.latent_groups()):
+        if j == 0:
+            if not exact:
+                out.append(K.random(draw(st.integers(0, 2**31 - 1))))
+                continue
+            S = draw(invertible_matrices(max_dim=K.d, min_dim=K.d))
+            out.append(affine(S, draw(st.lists(rationals(nonzero=False), min_size=K.d,
+                                                max_size=K.d))) if model.bias else S)
+        elif K.d == 0:
+            out.append(sp.ImmutableMatrix.zeros(0, 0) if exact else np.zeros((0, 0)))
+        elif not exact:
+            out.append(K.random(draw(st.integers(0, 2**31 - 1))))
+        elif K.family == "monomial":
+            out.append(draw(monomial_matrices(K.d, K.scalings.kind)))
+        else:
+            out.append(draw(invertible_matrices(max_dim=K.d, min_dim=K.d)))
+    return out
