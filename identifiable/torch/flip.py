@@ -6,7 +6,8 @@ exact only when every strided / padded window is symmetric under the flip; [BK23
 and Appendix A.2.1 (a stride-2 layer on an even width never reaches the right edge) describe
 the defect, which :class:`FlipReport` lists layer by layer.
 
-The supported networks are those of :mod:`identifiable.torch.structure`.
+The supported networks are those of :mod:`identifiable.torch.structure` and, for any other
+module (ResNets), :mod:`identifiable.torch.graph`.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ def flip_images(x: Tensor) -> Tensor:
     return x.flip(-1)
 
 
-def _window_issue(i: int, m: nn.Module, w: int | None) -> str | None:
+def _window_issue(i: int | str, m: nn.Module, w: int | None) -> str | None:
     """Footnote 2 [BK23]: a window layer commutes with the width flip iff its windows tile the
-    (padded) width symmetrically, ``(W + 2p - d(k-1) - 1) % s == 0``."""
-    name = f"module {i} ({type(m).__name__})"
+    (padded) width symmetrically, ``(W + 2p - d(k-1) - 1) % s == 0``. ``i``: the module's
+    index in a Sequential, or its name."""
+    name = f"module {i} ({type(m).__name__})" if isinstance(i, int) else i
     k, s, p, d, _ = window_params(m)
     k, s, p, d = k[1], s[1], p[1], d[1]
     if p < 0:       # padding="same", stride 1
@@ -59,21 +61,22 @@ def _window_issue(i: int, m: nn.Module, w: int | None) -> str | None:
     return None
 
 
-def _adaptive_issue(i: int, m: nn.Module, w: int | None, ow: int | None) -> str | None:
+def _adaptive_issue(i: int | str, m: nn.Module, w: int | None, ow: int | None) -> str | None:
+    name = f"module {i} ({type(m).__name__})" if isinstance(i, int) else i
     if ow is None or ow == w:
         return None
     if w is None:
-        return f"module {i} ({type(m).__name__}): input width unknown, bins not checked"
+        return f"{name}: input width unknown, bins not checked"
     j = np.arange(ow)
     start, end = (j * w) // ow, -((-(j + 1) * w) // ow)
     if np.array_equal(start, w - end[::-1]):
         return None
-    return (f"module {i} ({type(m).__name__}): input width {w} -> {ow} gives bins that are not "
-            f"symmetric under the flip")
+    return (f"{name}: input width {w} -> {ow} gives bins that are not symmetric under the "
+            f"flip")
 
 
-def flip_network(net: nn.Sequential,
-                 input_size: tuple[int, int] = (32, 32)) -> tuple[nn.Sequential, FlipReport]:
+def flip_network(net: nn.Module,
+                 input_size: tuple[int, int] = (32, 32)) -> tuple[nn.Module, FlipReport]:
     """The flipped network ``hat-Phi`` of [BK23] Section 3, with ``hat-Phi(x) = Phi(tau x)``.
 
     A deep copy with every conv kernel flipped along its width (``weight.flip(-1)``); BatchNorm and
@@ -82,7 +85,19 @@ def flip_network(net: nn.Sequential,
     ``(C, H, W)`` flatten layout. Spatial sizes are tracked from ``input_size``; every conv / pool
     whose windows are not symmetric under the flip (footnote 2 [BK23], Appendix A.2.1: e.g. a
     stride-2 layer on an even width) is listed in the report, which is then not ``exact``.
+
+    Any other module (a ResNet, :mod:`identifiable.torch.graph`) is flipped the same way from
+    its torch.fx trace: every ``Conv2d`` in the residual branches *and the shortcuts* is checked
+    with the width it sees (a stride-2 3 x 3 convolution with padding 1, or a 1 x 1 stride-2
+    shortcut, on an even width is reported by its qualified name, e.g. ``layer2.0.shortcut.0``),
+    and so are the pools.
     """
+    from identifiable.torch.graph import uses_graph
+
+    if uses_graph(net):
+        from identifiable.torch.graph_ops import flip_graph
+
+        return flip_graph(net, input_size)
     steps = analyse(net, input_size)
     if steps and len(steps[0].shape_in) == 1:
         raise ValueError("flip_network: the net takes flat features, expected image input")

@@ -378,7 +378,7 @@ def _layer_groups(net_a: nn.Sequential, net_b: nn.Sequential, layers: list[int],
     return out
 
 
-def match_activations(net_a: nn.Sequential, net_b: nn.Sequential, images: Tensor,
+def match_activations(net_a: nn.Module, net_b: nn.Module, images: Tensor,
                       batch_size: int = 500, *, group: str = "auto") -> MatchResult:
     """Activation matching ([BK23] Section 4; Ainsworth et al., Li et al.): align net_b to net_a
     by the channel group of each layer's latent group K (Section 5.1 [SMBK26]).
@@ -412,7 +412,20 @@ def match_activations(net_a: nn.Sequential, net_b: nn.Sequential, images: Tensor
     permutation alone (:func:`~identifiable.torch.merge.permute_network` does not rescale;
     REPAIR renormalises the merged channels). The pre-activation moments REPAIR needs are
     collected too.
+
+    Any net that is not a plain ``nn.Sequential`` chain (a ResNet) is matched per permutation
+    group of its torch.fx trace (:mod:`identifiable.torch.graph`, [BK23] Section 4.2): a
+    residual stream's statistics pool the stem's activation output and the activation output
+    after every addition on the stream, still O(C^2) memory per group
+    (:func:`identifiable.torch.graph_ops.match_graph`, which returns a
+    :class:`~identifiable.torch.graph_ops.GraphMatchResult`: ``layers`` are group indices).
     """
+    from identifiable.torch.graph import uses_graph
+
+    if uses_graph(net_a) or uses_graph(net_b):
+        from identifiable.torch.graph_ops import match_graph
+
+        return match_graph(net_a, net_b, images, batch_size, group=group)
     check_images(images)
     sa, sb = analyse(net_a), analyse(net_b)
     check_same_structure(sa, sb)

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from identifiable.torch.flip import FlipReport, flip_images, flip_network
+from identifiable.torch.graph import uses_graph
 from identifiable.torch.match import (
     MatchResult,
     Moments,
@@ -98,9 +99,10 @@ def _bcast(v: Tensor, t: Tensor, dim: int) -> Tensor:
     return v.to(device=t.device, dtype=t.dtype).view(shape)
 
 
-def permute_network(net: nn.Sequential, perms: Sequence[Sequence[int] | np.ndarray | Tensor],
+def permute_network(net: nn.Module, perms: Sequence[Sequence[int] | np.ndarray | Tensor],
                     signs: Sequence[Sequence[int] | np.ndarray | Tensor] | None = None, *,
-                    layers: Sequence[int] | None = None) -> nn.Sequential:
+                    layers: Sequence[int] | None = None,
+                    input_size: tuple[int, int] | None = None) -> nn.Module:
     """A copy of ``net`` with the output channels of hidden layers permuted and negated: the
     signed permutation of the latent group K ([BK23] Section 3; Section 5.1 [SMBK26]).
 
@@ -114,7 +116,17 @@ def permute_network(net: nn.Sequential, perms: Sequence[Sequence[int] | np.ndarr
     affine layer, which :func:`~identifiable.torch.structure.sign_blocker` checks (a
     ``ValueError`` where a sign -1 meets a ReLU, GELU, sigmoid or max-pool). ``layers``
     defaults to :func:`~identifiable.torch.structure.hidden_units`.
+
+    Any other module (a ResNet) is permuted per permutation group of its torch.fx trace
+    (:mod:`identifiable.torch.graph`; ``layers`` are group indices, ``input_size`` the image
+    size for the trace's shapes, default 32 x 32): every producer of a residual stream, its
+    BatchNorms and its consumers move together ([BK23] Section 4.2;
+    :func:`identifiable.torch.graph_ops.permute_graph`).
     """
+    if uses_graph(net):
+        from identifiable.torch.graph_ops import permute_graph
+
+        return permute_graph(net, perms, signs, layers=layers, input_size=input_size)
     steps = analyse(net)
     hidden = hidden_layers(steps)
     layers = hidden if layers is None else [int(i) for i in layers]
@@ -197,7 +209,7 @@ def order_counts(perm: Sequence[int] | np.ndarray) -> dict[str, int]:
 
 
 # ----------------------------------------------------------------------------- merging
-def interpolate(net_a: nn.Sequential, net_b: nn.Sequential, alpha: float) -> nn.Sequential:
+def interpolate(net_a: nn.Module, net_b: nn.Module, alpha: float) -> nn.Module:
     """``(1 - alpha) a + alpha b`` for every parameter and BatchNorm buffer ([BK23] eq. (4)).
 
     ``num_batches_tracked`` is kept from ``net_a``. Returns a new network (a's training mode).
@@ -217,14 +229,20 @@ def interpolate(net_a: nn.Sequential, net_b: nn.Sequential, alpha: float) -> nn.
     return out
 
 
-def reset_bn_stats(net: nn.Sequential, images: Tensor, batch_size: int = 500) -> nn.Sequential:
+def reset_bn_stats(net: nn.Module, images: Tensor, batch_size: int = 500) -> nn.Module:
     """A copy of ``net`` with every BatchNorm's running statistics recomputed on ``images``.
 
     Cumulative averages over the batches (``momentum=None``), only BatchNorm in train mode (so
     dropout stays off), no gradients; returned in eval mode. With ``batch_size >= len(images)``
     the running mean / variance are the data's mean and unbiased variance. A net without
     BatchNorm comes back unchanged. ([BK23] Table 3: statistics are reset after merging.)
+    Any other module (a ResNet): :func:`identifiable.torch.graph_ops.reset_bn_graph`, the
+    same for every BatchNorm of the module.
     """
+    if uses_graph(net):
+        from identifiable.torch.graph_ops import reset_bn_graph
+
+        return reset_bn_graph(net, images, batch_size)
     check_images(images)
     analyse(net)
     out = copy.deepcopy(net).eval()
@@ -319,17 +337,15 @@ def _renormalised_pass(out: nn.Sequential, images: Tensor, layers: list[int],
     return moms
 
 
-def _fold_correction(out: nn.Sequential, i: int, mom: Moments, target: tuple[Tensor, Tensor],
-                     ref: Tensor) -> None:
-    """Fold ``y -> (y - mu) / sigma * sigma_t + mu_t`` at hidden layer i's REPAIR point into its
-    BatchNorm's affine parameters (made affine if needed) or its conv / linear weight and bias."""
+def _fold_into(m: nn.Module, is_bn: bool, mom: Moments, target: tuple[Tensor, Tensor],
+               ref: Tensor) -> None:
+    """Fold ``y -> (y - mu) / sigma * sigma_t + mu_t`` into BatchNorm ``m``'s affine parameters
+    (made affine if needed) or into conv / linear ``m``'s weight and bias (``is_bn`` False)."""
     dev, dt = ref.device, ref.dtype
     mu, sd = (torch.as_tensor(v, device=dev) for v in mom.stats())
     mu_t, sd_t = target
     s = _safe_ratio(sd_t, sd)
-    k = repair_point(out, i)
-    m = out[k]
-    if k != i:                                   # BatchNorm output
+    if is_bn:                                    # BatchNorm output
         if m.weight is None:
             c = m.num_features
             m.weight = nn.Parameter(torch.ones(c, device=dev, dtype=dt))
@@ -346,9 +362,17 @@ def _fold_correction(out: nn.Sequential, i: int, mom: Moments, target: tuple[Ten
         m.bias.copy_(((m.bias.double() - mu) * s + mu_t).to(dt))
 
 
-def repair(net_mid: nn.Sequential, net_a: nn.Sequential, net_b_aligned: nn.Sequential,
+def _fold_correction(out: nn.Sequential, i: int, mom: Moments, target: tuple[Tensor, Tensor],
+                     ref: Tensor) -> None:
+    """Fold ``y -> (y - mu) / sigma * sigma_t + mu_t`` at hidden layer i's REPAIR point into its
+    BatchNorm's affine parameters (made affine if needed) or its conv / linear weight and bias."""
+    k = repair_point(out, i)
+    _fold_into(out[k], k != i, mom, target, ref)
+
+
+def repair(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
            images: Tensor, alpha: float = 0.5, batch_size: int = 500, *,
-           match: MatchResult | None = None) -> nn.Sequential:
+           match: MatchResult | None = None) -> nn.Module:
     """REPAIR (Jordan et al., ICLR 2023; [BK23] Section 4): renormalise the merged net's channels.
 
     For every hidden conv / linear layer the target point is its pre-activation output (after
@@ -366,7 +390,16 @@ def repair(net_mid: nn.Sequential, net_a: nn.Sequential, net_b_aligned: nn.Seque
     ``match.perms``, its means multiplied by ``match.signs``: negating a channel negates its
     mean and keeps its standard deviation) instead of a second pass over net_a and
     net_b_aligned.
+
+    Any other module (a ResNet): every producer of every permutation group has its own REPAIR
+    point (its BatchNorm output), so a block's branch and its shortcut are renormalised
+    separately before they are added (:func:`identifiable.torch.graph_ops.repair_graph`).
     """
+    if uses_graph(net_mid):
+        from identifiable.torch.graph_ops import repair_graph
+
+        return repair_graph(net_mid, net_a, net_b_aligned, images, alpha, batch_size,
+                            match=match)
     check_images(images)
     steps = analyse(net_mid)
     for other in (net_a, net_b_aligned):
@@ -453,6 +486,7 @@ class BarrierResult:
     n_match: int
     signs: list[np.ndarray] = field(default_factory=list)   # per layer, +-1 (K-aware match)
     groups: list[str] = field(default_factory=list)         # per layer, "signed" or "perm"
+    labels: list[str] = field(default_factory=list)         # per group of a general net
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able content (permutations and signs as lists)."""
@@ -465,7 +499,7 @@ class BarrierResult:
                 "orders": [dict(o) for o in self.orders],
                 "perms": [np.asarray(p).tolist() for p in self.perms],
                 "signs": [np.asarray(s).tolist() for s in self.signs],
-                "groups": list(self.groups),
+                "groups": list(self.groups), "labels": list(self.labels),
                 "flip_report": None if self.flip_report is None else
                 {"exact": bool(self.flip_report.exact), "issues": list(self.flip_report.issues)},
                 "n_match": int(self.n_match)}
@@ -475,7 +509,10 @@ def _merge(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tensor, tes
            test_labels: Tensor, bn_images: Tensor | None, alpha: float, batch_size: int,
            report: FlipReport | None, group: str) -> BarrierResult:
     match = match_activations(net_a, net_b, match_images, batch_size, group=group)
-    b_aligned = permute_network(net_b, match.perms, match.signs, layers=match.layers).eval()
+    size = tuple(match_images.shape[-2:]) if match_images.dim() == 4 else None
+    kw = {"input_size": size} if uses_graph(net_b) else {}
+    b_aligned = permute_network(net_b, match.perms, match.signs, layers=match.layers,
+                                **kw).eval()
     acc_a = accuracy(net_a, test_images, test_labels, batch_size)
     acc_b = accuracy(b_aligned, test_images, test_labels, batch_size)
     same = bn_images is None or bn_images is match_images
@@ -492,7 +529,8 @@ def _merge(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tensor, tes
                          barrier_repair=rel_r, barrier_repair_abs=abs_r,
                          orders=[order_counts(p) for p in match.perms], perms=match.perms,
                          flip_report=report, n_match=int(match_images.shape[0]),
-                         signs=match.signs, groups=match.groups)
+                         signs=match.signs, groups=match.groups,
+                         labels=list(getattr(match, "labels", [])))
 
 
 def gcnn_barrier(net: nn.Sequential, match_images: Tensor, test_images: Tensor,

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["VGG11_CONFIG", "vgg11", "gcnn_vgg11", "pgcnn_vgg11", "build_classifier",
-           "ARCHITECTURES", "FlipLiftingConv2d", "FlipGroupConv2d", "FlipBatchNorm2d",
+           "ARCHITECTURES", "NETWORKS", "FlipLiftingConv2d", "FlipGroupConv2d", "FlipBatchNorm2d",
            "OrbitMeanLinear", "to_plain", "n_parameters", "swap_permutation", "channel_widths"]
 
 #: conv output channels, "M" = 2 x 2 max-pool (Simonyan & Zisserman, configuration A)
@@ -68,16 +68,18 @@ class _FlipConv(nn.Module):
     shared by the two channels of each output orbit."""
 
     padding: int
-    bias: nn.Parameter
+    stride: int = 1
+    bias: nn.Parameter | None
 
     def weight(self) -> Tensor:
         raise NotImplementedError
 
-    def full_bias(self) -> Tensor:
-        return torch.cat([self.bias, self.bias])
+    def full_bias(self) -> Tensor | None:
+        return None if self.bias is None else torch.cat([self.bias, self.bias])
 
     def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.conv2d(x, self.weight(), self.full_bias(), padding=self.padding)
+        return nn.functional.conv2d(x, self.weight(), self.full_bias(), stride=self.stride,
+                                    padding=self.padding)
 
 
 class FlipLiftingConv2d(_FlipConv):
@@ -87,12 +89,14 @@ class FlipLiftingConv2d(_FlipConv):
     the regular representation (channel c <-> c + m).
     """
 
-    def __init__(self, in_channels: int, n_orbits: int, kernel_size: int = 3, padding: int = 1):
+    def __init__(self, in_channels: int, n_orbits: int, kernel_size: int = 3, padding: int = 1,
+                 stride: int = 1, bias: bool = True):
         super().__init__()
         self.in_channels, self.n_orbits, self.padding = in_channels, n_orbits, padding
+        self.stride = stride
         conv = nn.Conv2d(in_channels, n_orbits, kernel_size, padding=padding)  # default init
         self.phi = nn.Parameter(conv.weight.detach().clone())
-        self.bias = nn.Parameter(conv.bias.detach().clone())
+        self.bias = nn.Parameter(conv.bias.detach().clone()) if bias else None
 
     def weight(self) -> Tensor:
         return torch.cat([self.phi, self.phi.flip(-1)], 0)
@@ -108,14 +112,16 @@ class FlipGroupConv2d(_FlipConv):
     of those of an unconstrained convolution of the same widths).
     """
 
-    def __init__(self, in_orbits: int, out_orbits: int, kernel_size: int = 3, padding: int = 1):
+    def __init__(self, in_orbits: int, out_orbits: int, kernel_size: int = 3, padding: int = 1,
+                 stride: int = 1, bias: bool = True):
         super().__init__()
         self.in_orbits, self.out_orbits, self.padding = in_orbits, out_orbits, padding
+        self.stride = stride
         conv = nn.Conv2d(2 * in_orbits, out_orbits, kernel_size, padding=padding)
         w = conv.weight.detach().clone()           # fan-in of the full 2 m_in input channels
         self.A = nn.Parameter(w[:, :in_orbits].clone())
         self.B = nn.Parameter(w[:, in_orbits:].clone())
-        self.bias = nn.Parameter(conv.bias.detach().clone())
+        self.bias = nn.Parameter(conv.bias.detach().clone()) if bias else None
 
     def weight(self) -> Tensor:
         top = torch.cat([self.A, self.B], 1)
@@ -200,28 +206,43 @@ def pgcnn_vgg11(width: float = 1.0, n_classes: int = 10) -> nn.Sequential:
 
 
 ARCHITECTURES = {"cnn": vgg11, "gcnn": gcnn_vgg11, "pgcnn": pgcnn_vgg11}
+#: the network families the Table 1 recipes train: family -> its :data:`ARCHITECTURES`
+#: (``"resnet20"``: :data:`identifiable.torch.resnet.ARCHITECTURES`, loaded on use)
+NETWORKS = ("vgg11", "resnet20")
 
 
-def build_classifier(arch: str, width: float = 1.0, n_classes: int = 10) -> nn.Sequential:
-    """``arch`` in :data:`ARCHITECTURES` ("cnn", "gcnn", "pgcnn")."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"arch: expected one of {sorted(ARCHITECTURES)}, got {arch!r}")
-    return ARCHITECTURES[arch](width, n_classes)
+def build_classifier(arch: str, width: float = 1.0, n_classes: int = 10,
+                     net: str = "vgg11") -> nn.Module:
+    """``arch`` in :data:`ARCHITECTURES` ("cnn", "gcnn", "pgcnn") of the family ``net`` in
+    :data:`NETWORKS` (``"vgg11"``: this module; ``"resnet20"``:
+    :mod:`identifiable.torch.resnet`). [BK23] Table 1."""
+    if net not in NETWORKS:
+        raise ValueError(f"net: expected one of {list(NETWORKS)}, got {net!r}")
+    if net == "resnet20":
+        from identifiable.torch.resnet import ARCHITECTURES as archs
+    else:
+        archs = ARCHITECTURES
+    if arch not in archs:
+        raise ValueError(f"arch: expected one of {sorted(archs)}, got {arch!r}")
+    return archs[arch](width, n_classes)
 
 
 # ----------------------------------------------------------------------------- export
 def _plain_conv(m: nn.Module) -> nn.Conv2d:
-    w, b = m.weight().detach(), m.full_bias().detach()
-    conv = nn.Conv2d(w.shape[1], w.shape[0], w.shape[-1], padding=m.padding)
+    w, b = m.weight().detach(), m.full_bias()
+    conv = nn.Conv2d(w.shape[1], w.shape[0], w.shape[-1], stride=m.stride, padding=m.padding,
+                     bias=b is not None, device=w.device, dtype=w.dtype)
     with torch.no_grad():
         conv.weight.copy_(w)
-        conv.bias.copy_(b)
+        if b is not None:
+            conv.bias.copy_(b.detach())
     return conv
 
 
 def _plain_bn(m: FlipBatchNorm2d) -> nn.BatchNorm2d:
     src = m.bn
-    bn = nn.BatchNorm2d(2 * m.n_orbits, eps=src.eps, momentum=src.momentum)
+    bn = nn.BatchNorm2d(2 * m.n_orbits, eps=src.eps, momentum=src.momentum,
+                        device=src.running_mean.device, dtype=src.running_mean.dtype)
     with torch.no_grad():
         for name in ("weight", "bias", "running_mean", "running_var"):
             getattr(bn, name).copy_(getattr(src, name).detach().repeat(2))
@@ -231,34 +252,59 @@ def _plain_bn(m: FlipBatchNorm2d) -> nn.BatchNorm2d:
 
 def _plain_head(m: OrbitMeanLinear) -> nn.Linear:
     src = m.linear
-    lin = nn.Linear(2 * m.n_orbits, src.out_features)
+    lin = nn.Linear(2 * m.n_orbits, src.out_features, device=src.weight.device,
+                    dtype=src.weight.dtype)
     with torch.no_grad():
         lin.weight.copy_(src.weight.detach().repeat(1, 2) / 2)
         lin.bias.copy_(src.bias.detach())
     return lin
 
 
-def to_plain(net: nn.Sequential) -> nn.Sequential:
-    """An ``nn.Sequential`` of standard modules with the same function as ``net`` (eval mode).
+def _plain_module(m: nn.Module) -> nn.Module | None:
+    """The standard module computing flip layer ``m`` (None: ``m`` is no flip layer)."""
+    if isinstance(m, _FlipConv):
+        return _plain_conv(m)
+    if isinstance(m, FlipBatchNorm2d):
+        return _plain_bn(m)
+    if isinstance(m, OrbitMeanLinear):
+        return _plain_head(m)
+    return None
+
+
+def _replace_flip_layers(module: nn.Module) -> None:
+    """Replace every flip layer below ``module`` (in place) by its standard module."""
+    for name, child in list(module.named_children()):
+        plain = _plain_module(child)
+        if plain is None:
+            _replace_flip_layers(child)
+        else:
+            setattr(module, name, plain)
+
+
+def to_plain(net: nn.Module) -> nn.Module:
+    """A net of standard modules with the same function as ``net`` (eval mode).
 
     Flip layers are materialised (their weights computed from the free parameters); standard
-    modules are deep-copied. The result is a new, independent network in eval mode.
+    modules are deep-copied. An ``nn.Sequential`` (the VGG11s) comes back as an
+    ``nn.Sequential`` of ``Conv2d`` / ``BatchNorm2d`` / ``ReLU`` / ``MaxPool2d`` / ``Flatten`` /
+    ``Linear``; any other module (the ResNets of :mod:`identifiable.torch.resnet`) as a deep
+    copy with every flip layer, at any depth, replaced by its standard module (same forward,
+    so :mod:`identifiable.torch.graph` traces it). The result is a new, independent network in
+    eval mode.
     """
-    out: list[nn.Module] = []
-    for m in net:
-        if isinstance(m, _FlipConv):
-            out.append(_plain_conv(m))
-        elif isinstance(m, FlipBatchNorm2d):
-            out.append(_plain_bn(m))
-        elif isinstance(m, OrbitMeanLinear):
-            out.append(_plain_head(m))
-        else:
-            out.append(copy.deepcopy(m))
-    plain = nn.Sequential(*out)
+    if isinstance(net, nn.Sequential):
+        out: list[nn.Module] = []
+        for m in net:
+            plain = _plain_module(m)
+            out.append(copy.deepcopy(m) if plain is None else plain)
+        plain_net: nn.Module = nn.Sequential(*out)
+    else:
+        plain_net = copy.deepcopy(net)
+        _replace_flip_layers(plain_net)
     p = next(net.parameters(), None)
     if p is not None:
-        plain = plain.to(p.device)
-    return plain.eval()
+        plain_net = plain_net.to(p.device)
+    return plain_net.eval()
 
 
 def group_layers(net: nn.Sequential) -> Sequence[int]:
