@@ -155,8 +155,11 @@ def equivariance_error(f: Any, rep_in: Any, rep_out: Any = None, x: Any = None, 
         The group-wide statistics evaluate every element of G when it has at most this many
         (else they pool the generators' errors; ``over`` says which).
 
-    Returns an :class:`EquivarianceError`; raises ``ValueError`` naming the argument when the
-    representations do not fit the input or output size.
+    Returns
+    -------
+    EquivarianceError
+        The record; ``ValueError`` naming the argument when the representations do not fit the
+        input or output size.
     """
     fn, dtype = _as_function(f)
     if x is None:
