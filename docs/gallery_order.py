@@ -4,7 +4,7 @@ to the experiments (a sphinx-gallery ``within_subsection_order`` key)."""
 ORDER = [
     "plot_intertwiner_groups.py", "example_2_1_rewrite.py", "appendix_b_submodel.py",
     "flip_kernel_constraint.py", "mirror_tanh_latent_actions.py", "attention_heads_permute.py",
-    "plot_your_own_network.py", "plot_mirror_mlp_quick.py", "plot_gcnn_barrier.py",
+    "residual_latent_actions.py", "plot_your_own_network.py", "plot_mirror_mlp_quick.py", "plot_gcnn_barrier.py",
 ]
 
 
