@@ -146,6 +146,46 @@ def test_gcnn_barrier_command(tmp_path, capsys):
     assert "--recipe: unknown ['resnet']" in capsys.readouterr().err
 
 
+def test_gcnn_barrier_command_resnet20(tmp_path, capsys):
+    """[BK23] Section 4.2 / Table 3 at CIFAR size: ``--arch resnet20`` trains ResNet-20s and
+    flip-GCNN ResNet-20s (33 x 33 images: exact flips) and reports the GCNN barrier per net,
+    with Figure 4 orders per residual stream."""
+    out, js = tmp_path / "rn", tmp_path / "rows.json"
+    args = ["experiment", "gcnn-barrier", "--arch", "resnet20", "--quick", "--epochs", "1",
+            "--recipe", "cnn", "gcnn", "--n-match", "128", "--n-inv", "128", "--out", str(out),
+            "--threads", "1"]
+    assert main(args + ["--json", str(js)]) == 0
+    rows = json.loads(js.read_text())
+    assert [(r["recipe"], r["seed"]) for r in rows] == [("cnn", 0), ("gcnn", 0)]
+    by = {r["recipe"]: r for r in rows}
+    assert by["gcnn"]["invariance_error"] < 1e-5 and abs(by["gcnn"]["barrier_repair"]) < 0.02
+    assert by["cnn"]["invariance_error"] > 1e-3
+    report = json.loads((out / "results.json").read_text())
+    assert report["settings"]["arch"] == "resnet20" and report["settings"]["image_size"] == 33
+    assert report["group_names"][:2] == ["S1", "1.0"]
+    for n in report["nets"]:
+        assert n["net"] == "resnet20" and n["image_size"] == 33 and n["flip_exact"]
+        assert [s["stream"].split(",")[0] for s in n["stream_orders"]] == [
+            "stream[conv1", "stream[layer2.0.conv2", "stream[layer3.0.conv2"]
+        assert [sum(s[k] for k in ("1", "2", ">2")) for s in n["stream_orders"]] == [4, 8, 16]
+    gcnn = next(n for n in report["nets"] if n["recipe"] == "gcnn")
+    assert sum(s["2"] for s in gcnn["stream_orders"]) >= 0.75 * 28
+    assert (out / "nets" / "resnet20-gcnn-s0.pt").exists()
+    assert not (out / "nets" / "gcnn-s0.pt").exists()
+    assert (out / "figure4.png").exists()
+    text = capsys.readouterr().out
+    assert "resnet20 on 33 x 33" in text and "Table 3 [BK23] style" in text
+    # --image-size 32 keeps CIFAR's size (then footnote 2 applies); VGG11 keeps the data's size
+    import argparse
+
+    from identifiable.experiments.gcnn_barrier import _settings, add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    s = _settings(p.parse_args(["--arch", "resnet20", "--image-size", "32"]))
+    assert s["image_size"] == 32 and _settings(p.parse_args([]))["image_size"] is None
+
+
 # ----------------------------------------------------------------------------- measure: any net
 _FACTORY = '''
 import torch

@@ -126,3 +126,44 @@ def test_trained_gcnn_stays_invariant_and_cnn_does_not(tiny_data):
         with torch.no_grad():
             err = (res.net(x) - res.net(x.flip(-1))).abs().max().item()
         assert (err < 1e-4) == invariant, (recipe, err)
+
+
+def test_resnet20_recipes_never_share_checkpoints_with_vgg11(tiny_data, tmp_path):
+    """The Table 1 recipes train ResNet-20s too (``net="resnet20"``); the checkpoint records
+    the family (path, arch and config), so a VGG11 run in the same folder never reuses it, and
+    a checkpoint from before the ResNets (no ``net`` in its config) is still a VGG11's."""
+    import shutil
+
+    from identifiable.torch.checkpoint import load_checkpoint, save_checkpoint
+    from identifiable.torch.resnet import ResNet
+
+    train, _ = tiny_data
+    small = embedded_patches(128, "train", seed=4)
+    rn = ClassifierConfig(recipe="gcnn", width=0.125, epochs=1, batch_size=64, net="resnet20")
+    res = train_recipe(rn, small, None, tmp_path)
+    path = checkpoint_path(tmp_path, "gcnn", 0, "resnet20")
+    assert res.path == path and path.name == "resnet20-gcnn-s0.pt"
+    net, state = load_classifier(path)
+    assert isinstance(net, ResNet) and state["arch"]["kind"] == "resnet"
+    assert state["arch"]["net"] == "resnet20" and state["config"]["net"] == "resnet20"
+    assert _same_state(net, res.net)
+    x = torch.randn(4, 3, 33, 33)
+    with torch.no_grad():                      # a trained GCNN-ResNet stays exactly invariant
+        assert (net(x) - net(x.flip(-1))).abs().max() < 1e-4
+    # the VGG11 of the same recipe and seed has its own file; a ResNet checkpoint at the VGG
+    # path is refused, not loaded
+    vgg = ClassifierConfig(recipe="gcnn", width=0.0625, epochs=1, batch_size=64)
+    assert checkpoint_path(tmp_path, "gcnn", 0) != path
+    shutil.copy(path, checkpoint_path(tmp_path, "gcnn", 0))
+    with pytest.raises(ValueError, match="another architecture"):
+        train_recipe(vgg, small, None, tmp_path)
+    with pytest.raises(ValueError, match="net"):
+        ClassifierConfig(net="resnet56")
+    # a pre-ResNet VGG11 checkpoint (config without "net") is reused as before
+    old = train_recipe(vgg, small, None, tmp_path / "old")
+    ck = checkpoint_path(tmp_path / "old", "gcnn", 0)
+    st = load_checkpoint(ck)
+    st["config"].pop("net")
+    save_checkpoint(ck, {k: v for k, v in st.items() if k != "format"})
+    again = train_recipe(vgg, small, None, tmp_path / "old")
+    assert _same_state(again.net, old.net) and len(again.history) == 1

@@ -1,10 +1,14 @@
-"""``identifiable experiment gcnn-barrier``: Section 4.1, Tables 2 and 4, Figures 1 and 4 [BK23].
+"""``identifiable experiment gcnn-barrier``: Sections 4.1 and 4.2, Tables 2, 3 and 4, Figures 1
+and 4 [BK23].
 
 For every requested recipe of Table 1 and seed: train the VGG11 / GCNN / PGCNN
+(``--arch vgg11``, the default) or the CIFAR ResNet-20 / GCNN / PGCNN ResNet-20
+(``--arch resnet20``, :mod:`identifiable.torch.resnet`)
 (:func:`identifiable.torch.recipes.train_recipe`; a finished checkpoint in ``OUT/nets`` is
-reused), export it to a plain ``nn.Sequential`` (:func:`identifiable.torch.vgg.to_plain`) and
+reused), export it to plain modules (:func:`identifiable.torch.vgg.to_plain`) and
 measure with :mod:`identifiable.torch.merge` (flipping: :mod:`identifiable.torch.flip`, matching:
-:mod:`identifiable.torch.match`):
+:mod:`identifiable.torch.match`; a ResNet's permutation groups, one per residual stream and one
+per block's inner layer, come from its torch.fx trace, :mod:`identifiable.torch.graph`):
 
 * the test accuracy;
 * the relative invariance error of Section 4, averaged over ``--n-inv`` training images;
@@ -15,6 +19,15 @@ measure with :mod:`identifiable.torch.merge` (flipping: :mod:`identifiable.torch
 
 Then, for the Table 4 baseline, the same interpolation barrier between two *different* trained
 nets: every pair of seeds of one recipe and, per seed, every pair of recipes (``--merge``).
+
+ResNets: the images are resized to ``--image-size`` (default 33 for ``resnet20``: odd widths at
+both stride-2 stages make the flip exact, as the paper's 225 instead of 224, Appendix A.2.1;
+``--image-size 32`` keeps CIFAR's size and the footnote-2 defect, reported per layer in
+``flip_issues``); a Table 3-style table (invariance error, accuracy, flip-accuracy, halfway
+accuracies and GCNN barriers without / with REPAIR) is printed too, and the Figure 4 orders are
+also given per residual stream (``stream_orders``). Checkpoints record the architecture family
+(``OUT/nets/resnet20-RECIPE-sSEED.pt``; its config holds ``net``), so nets are never reused
+across families.
 
 Prints a Table 2-style table (mean +- sample std over seeds) and the Table 4 table, writes
 ``OUT/results.json`` (everything), ``OUT/table.txt``, ``OUT/figure4.png`` (order histogram) and
@@ -40,7 +53,8 @@ from typing import Any
 from identifiable.experiments import arguments as A
 from identifiable.experiments.progress import log
 
-__all__ = ["add_arguments", "run", "QUICK", "format_table2", "format_table4", "summarise"]
+__all__ = ["add_arguments", "run", "QUICK", "QUICK_RESNET", "format_table2", "format_table3",
+           "format_table4", "summarise", "stream_orders"]
 
 DEFAULT_RECIPES = ("cnn", "cnn-inv", "gcnn")
 
@@ -49,6 +63,14 @@ DEFAULT_RECIPES = ("cnn", "cnn-inv", "gcnn")
 #: 0.1) have settled by the end of the 64 steps
 QUICK = {"width": 0.0625, "epochs": 2, "seeds": 2, "n_match": 512, "n_inv": 512,
          "n_train": 2048, "n_test": 1024, "recipes": None, "merge": "same", "batch_size": 64}
+#: ``--quick`` changes for ``--arch resnet20`` (under a minute on a CPU): 4 / 8 / 16 channels,
+#: one seed, fewer images, the default recipes (CNN, CNN + inv-loss, GCNN) only
+QUICK_RESNET = {"width": 0.25, "seeds": 1, "n_train": 512, "n_test": 256, "n_match": 256,
+                "n_inv": 256, "batch_size": 32}
+#: the architecture families (:data:`identifiable.torch.vgg.NETWORKS`)
+ARCHS = ("vgg11", "resnet20")
+#: default image size per family (None: the data's own); 33 for the ResNets: [BK23] A.2.1
+IMAGE_SIZE = {"vgg11": None, "resnet20": 33}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -57,8 +79,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", nargs="+", default=None, metavar="NAME",
                    help=f"recipes of Table 1 [BK23] among {', '.join(recipe_names())} "
                         f"(default: {' '.join(DEFAULT_RECIPES)}; every recipe with --quick)")
+    p.add_argument("--arch", choices=ARCHS, default="vgg11",
+                   help="network family: vgg11 (Table 2 [BK23], the default) or resnet20 (CIFAR "
+                        "ResNet-20 and its flip-GCNNs; Table 3-style rows)")
     p.add_argument("--width", type=A.positive_float, default=None,
-                   help="VGG11 width multiplier (1.0 = 9.23 M parameters; default 1.0)")
+                   help="width multiplier (VGG11: 1.0 = 9.23 M parameters; ResNet-20: 1.0 = "
+                        "16/32/64 channels, 0.27 M; default 1.0)")
+    p.add_argument("--image-size", type=A.positive_int, default=None, metavar="PX",
+                   help="resize the images to PX x PX (default: vgg11 as stored, resnet20 33, "
+                        "so that the stride-2 layers see odd widths, [BK23] Appendix A.2.1)")
     p.add_argument("--epochs", type=A.positive_int, default=None,
                    help="training epochs (default 30)")
     p.add_argument("--seeds", type=A.positive_int, default=None,
@@ -76,7 +105,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start over: retrain and overwrite the nets in DIR/nets (by default a "
                         "finished net of the same run is reused and an interrupted one resumed)")
     p.add_argument("--quick", action="store_true",
-                   help="a smoke run on the embedded data (about a minute on a CPU)")
+                   help="a smoke run on the embedded data (about a minute on a CPU; with "
+                        "--arch resnet20: the default recipes, one seed)")
     p.add_argument("--device", type=A.device, default="cpu",
                    help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--threads", type=A.positive_int, default=None,
@@ -107,6 +137,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         s.update(QUICK)
         s["recipes"] = list(recipe_names())
+        if getattr(args, "arch", "vgg11") == "resnet20":
+            s.update(QUICK_RESNET)
+            s["recipes"] = list(DEFAULT_RECIPES)
     for key, name in (("width", "width"), ("epochs", "epochs"), ("seeds", "seeds"),
                       ("n_match", "n_match"), ("n_inv", "n_inv"), ("recipes", "recipe"),
                       ("merge", "merge"), ("batch_size", "batch_size")):
@@ -116,6 +149,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"--recipe: unknown {unknown}; expected among {list(recipe_names())}")
     s["recipes"] = list(dict.fromkeys(s["recipes"]))
+    s["arch"] = getattr(args, "arch", "vgg11")
+    size = getattr(args, "image_size", None)
+    s["image_size"] = IMAGE_SIZE[s["arch"]] if size is None else size
     if s["seeds"] < 1:
         raise ValueError(f"--seeds: expected >= 1, got {s['seeds']}")
     return s
@@ -162,6 +198,29 @@ def format_table2(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_table3(rows: list[dict[str, Any]]) -> str:
+    """Table 3 [BK23] style (means over seeds): invariance error, accuracy, flip-accuracy,
+    halfway accuracy without / with REPAIR, GCNN barrier without / with REPAIR."""
+    keys = (("invariance_error", "inv. error"), ("accuracy", "accuracy"),
+            ("flip_accuracy", "flip-acc."), ("halfway_accuracy", "halfway, no REP."),
+            ("halfway_accuracy_repair", "halfway"), ("barrier", "barrier, no REP."),
+            ("barrier_repair", "GCNN barrier"))
+    head = f"{'recipe':<16}| {'n':>2} | " + " | ".join(f"{h:>16}" for _, h in keys)
+    lines = [head, "-" * len(head)]
+    for name in dict.fromkeys(r["recipe"] for r in rows):
+        rs = [r for r in rows if r["recipe"] == name]
+        cells = [f"{_mean_std([r[k] for r in rs])[0]:>16.4g}" for k, _ in keys]
+        lines.append(f"{name:<16}| {len(rs):>2} | " + " | ".join(cells))
+    return "\n".join(lines)
+
+
+def stream_orders(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Figure 4 [BK23] order counts of a ResNet row's residual streams, with their labels."""
+    return [{"stream": lab, **o} for lab, o in zip(detail.get("group_labels", []),
+                                                    detail["orders"])
+            if lab.startswith("stream[")]
+
+
 def format_table4(merges: list[dict[str, Any]]) -> str:
     """Table 4 [BK23]: barrier of merging two different nets (mean +- std over pairs)."""
     head = (f"{'model 1':<16}| {'model 2':<16}| {'n':>2} | {'barrier':<20}| "
@@ -172,6 +231,19 @@ def format_table4(merges: list[dict[str, Any]]) -> str:
         lines.append(f"{a:<16}| {b:<16}| {len(ms):>2} | {_pm([m['barrier'] for m in ms]):<20}| "
                      f"{_pm([m['barrier_repair'] for m in ms]):<20}")
     return "\n".join(lines)
+
+
+def _short_labels(labels: list[str]) -> list[str]:
+    """Figure 4 tick labels of a ResNet's groups: ``S1, S2, ...`` for the residual streams, the
+    producer's block (``1.0``) for a block's inner layer."""
+    out, k = [], 0
+    for lab in labels:
+        if lab.startswith("stream["):
+            k += 1
+            out.append(f"S{k}")
+        else:
+            out.append(lab.replace("layer", "").replace(".conv1", "").replace(".conv2", ""))
+    return out
 
 
 def merge_jobs(recipes: list[str], seeds: list[int], mode: str) -> list[tuple]:
@@ -189,10 +261,35 @@ def _load_data(args: argparse.Namespace, s: dict[str, Any]):
     from identifiable.torch.data import embedded_patches, load_images
 
     if args.data is None or args.data == "embedded":
-        return (embedded_patches(s["n_train"], "train", seed=0),
-                embedded_patches(s["n_test"], "test", seed=0))
-    train = load_images(args.data, "train")
-    return train, load_images(args.data, "test", classes=train.classes)
+        train, test = (embedded_patches(s["n_train"], "train", seed=0),
+                       embedded_patches(s["n_test"], "test", seed=0))
+    else:
+        train = load_images(args.data, "train")
+        test = load_images(args.data, "test", classes=train.classes)
+    size = s.get("image_size")
+    return _resized(train, size), _resized(test, size)
+
+
+def _resized(data, size: int | None):
+    """``data`` with its images resized to ``size x size`` (bilinear, antialiased, rounded to
+    uint8; in chunks, no loop over images); its fingerprint records the size, so a net trained
+    on one size is never reused for another."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from identifiable.torch.augment import resize
+
+    if size is None or data.images.shape[1:3] == (size, size):
+        return data
+    out = np.empty((len(data), size, size, 3), dtype=np.uint8)
+    for i in range(0, len(data), 4096):
+        x = torch.from_numpy(np.ascontiguousarray(data.images[i:i + 4096].transpose(0, 3, 1, 2)))
+        y = (resize(x, size) * 255.0).round_().to(torch.uint8)
+        out[i:i + 4096] = y.permute(0, 2, 3, 1).numpy()
+    fp = data.fingerprint or data.source or "embedded"
+    return dataclasses.replace(data, images=out, fingerprint=f"{fp}|resized:{size}")
 
 
 def _subset(n_total: int, n: int, seed: int):
@@ -230,6 +327,7 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     from identifiable.torch.recipes import (
         RECIPES,
         ClassifierConfig,
+        checkpoint_path,
         load_classifier,
         normalise,
         train_recipe,
@@ -243,9 +341,10 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     train, test = _load_data(args, s)
     seeds = list(range(args.first_seed, args.first_seed + s["seeds"]))
     if d.is_main:
-        log(f"data: {train.source or 'embedded'} ({len(train)} train, {len(test)} test); "
-             f"recipes {s['recipes']}, width {s['width']}, {s['epochs']} epochs, seeds {seeds}"
-             + (f"; {d.world} processes" if d.active else ""))
+        log(f"data: {train.source or 'embedded'} ({len(train)} train, {len(test)} test, "
+            f"{train.images.shape[1]} x {train.images.shape[2]}); {s['arch']}, "
+            f"recipes {s['recipes']}, width {s['width']}, {s['epochs']} epochs, seeds {seeds}"
+            + (f"; {d.world} processes" if d.active else ""))
     stats = train.channel_stats()
     test_x = normalise(test.tensor(device), *stats)
     test_y = torch.from_numpy(test.labels).to(device)
@@ -256,7 +355,10 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     def config(recipe: str, seed: int) -> ClassifierConfig:
         return ClassifierConfig(recipe=recipe, width=s["width"], epochs=s["epochs"],
                                 batch_size=s["batch_size"], lr=args.lr,
-                                inv_weight=args.inv_weight, seed=seed)
+                                inv_weight=args.inv_weight, seed=seed, net=s["arch"])
+
+    def tag(recipe: str, seed: int) -> str:
+        return f"{recipe}-s{seed}" if s["arch"] == "vgg11" else f"{s['arch']}-{recipe}-s{seed}"
 
     # ---- Table 2: train (or reuse) and measure each net; jobs split between processes
     rows_local, first_layers = [], {}
@@ -276,17 +378,26 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
                   "orders": b.orders, "flip_exact": b.flip_report.exact,
                   "flip_issues": list(b.flip_report.issues), "n_match": b.n_match,
                   "n_inv": int(inv_x.shape[0]), "parameters": n_parameters(res.net),
-                  "arch": RECIPES[recipe].arch, "width": s["width"], "epochs": s["epochs"],
+                  "arch": RECIPES[recipe].arch, "net": s["arch"],
+                  "image_size": int(train.images.shape[1]), "group_labels": list(b.labels),
+                  "width": s["width"], "epochs": s["epochs"],
                   "train_seconds": res.history[-1]["seconds"] if res.history else None,
                   "description": RECIPES[recipe].description}
+        if b.labels:
+            detail["stream_orders"] = stream_orders(detail)
         rows_local.append(detail)
         if seed == seeds[0]:
-            w = plain[0].weight.detach().cpu().numpy()
-            first_layers[recipe] = (w, b.perms[0].tolist())
-        say(f"[{recipe}-s{seed}] accuracy {b.accuracy_a:.4f}, flipped {b.accuracy_b:.4f}, "
+            first = next(m for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+            first_layers[recipe] = (first.weight.detach().cpu().numpy(), b.perms[0].tolist())
+        streams = ""
+        if b.labels:
+            streams = ", streams " + "; ".join(
+                f"{o['1']}/{o['2']}/{o['>2']}" for o in detail["stream_orders"]) + \
+                " (order 1/2/>2)"
+        say(f"[{tag(recipe, seed)}] accuracy {b.accuracy_a:.4f}, flipped {b.accuracy_b:.4f}, "
             f"invariance error {inv:.3g}, GCNN barrier {b.barrier:.3g} "
-            f"(REPAIR {b.barrier_repair:.3g}), orders {[o['>2'] for o in b.orders]} (>2) "
-            f"[{time.perf_counter() - t1:.0f} s]")
+            f"(REPAIR {b.barrier_repair:.3g}), orders {[o['>2'] for o in b.orders]} (>2)"
+            f"{streams} [{time.perf_counter() - t1:.0f} s]")
     details = dist.gather(d, rows_local)
     figs = dist.gather(d, list(first_layers.items()))
     dist.barrier(d)   # every net is trained and saved before the merges read them
@@ -294,8 +405,8 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     # ---- Table 4: merge two different nets
     merges_local = []
     for (ra, sa), (rb, sb) in dist.shard(d, merge_jobs(s["recipes"], seeds, s["merge"])):
-        net_a, _ = load_classifier(out / "nets" / f"{ra}-s{sa}.pt", device)
-        net_b, _ = load_classifier(out / "nets" / f"{rb}-s{sb}.pt", device)
+        net_a, _ = load_classifier(checkpoint_path(out, ra, sa, s["arch"]), device)
+        net_b, _ = load_classifier(checkpoint_path(out, rb, sb, s["arch"]), device)
         m = merge_barrier(to_plain(net_a), to_plain(net_b), match_x, test_x, test_y)
         merges_local.append({"recipe_a": ra, "seed_a": sa, "recipe_b": rb, "seed_b": sb,
                              "accuracy_a": m.accuracy_a, "accuracy_b": m.accuracy_b,
@@ -304,7 +415,7 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
                              "barrier": m.barrier, "barrier_abs": m.barrier_abs,
                              "barrier_repair": m.barrier_repair,
                              "barrier_repair_abs": m.barrier_repair_abs})
-        say(f"[merge {ra}-s{sa} + {rb}-s{sb}] barrier {m.barrier:.3g} "
+        say(f"[merge {tag(ra, sa)} + {tag(rb, sb)}] barrier {m.barrier:.3g} "
             f"(REPAIR {m.barrier_repair:.3g})")
     merges = dist.gather(d, merges_local)
 
@@ -317,6 +428,10 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
         text = ("Table 2 [BK23] style: mean +- std over seeds; GCNN barrier = eq. (4) on test "
                 "accuracy, net vs. its aligned flipped copy (BN reset / REPAIR)\n"
                 + format_table2(rows))
+        if s["arch"] != "vgg11":
+            size = details[0]["image_size"] if details else s["image_size"]
+            text = (f"{s['arch']} on {size} x {size} images\n" + text +
+                    "\n\nTable 3 [BK23] style (means over seeds)\n" + format_table3(details))
         if merges:
             text += ("\n\nTable 4 [BK23] style: barrier of merging two different nets\n"
                      + format_table4(merges))
@@ -326,10 +441,13 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
             per_seed = [r["orders"] for r in details if r["recipe"] == recipe]
             orders[recipe] = [{k: sum(o[j][k] for o in per_seed) / len(per_seed)
                                for k in ("1", "2", ">2")} for j in range(len(per_seed[0]))]
+        names = None
+        if details and details[0].get("group_labels"):
+            names = _short_labels(details[0]["group_labels"])
         figure4_orders(orders, out / "figure4.png",
-                       title=f"channels by permutation order (mean over {len(seeds)} "
-                             f"seed{'s' if len(seeds) > 1 else ''}), width {s['width']}, "
-                             f"{s['epochs']} epochs")
+                       title=f"{s['arch']}: channels by permutation order (mean over "
+                             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}), width "
+                             f"{s['width']}, {s['epochs']} epochs", layer_names=names)
         for recipe, (w, perm) in figs:
             figure1_filter_pairs(w, perm, out / f"figure1-{recipe}.png",
                                  title=f"{recipe} seed {seeds[0]}: first-layer filters | "
@@ -338,7 +456,7 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
                                "lr": args.lr,
                                "inv_weight": args.inv_weight, "processes": d.world},
                   "nets": details, "merges": merges, "summary": summarise(details),
-                  "orders": orders}
+                  "orders": orders, "group_names": names}
         write_json_atomic(out / "results.json", report)
         write_bytes_atomic(out / "table.txt", (text + "\n").encode())
         if args.json:

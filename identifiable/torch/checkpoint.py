@@ -85,20 +85,21 @@ def build_checked(path: str | os.PathLike, state: dict[str, Any], build) -> torc
 
 def build_any(arch: dict[str, Any]) -> torch.nn.Module:
     """Rebuild any network the library saves from its ``arch``: ``"mlp"`` and ``"attention"``
-    (:func:`identifiable.torch.nets.build_net`, Section 6 [SMBK26]) and ``"vgg"`` (the
-    CNN / GCNN / PGCNN classifiers of [BK23] Table 1, written by the gcnn-barrier experiment,
-    :func:`identifiable.torch.vgg.build_classifier`)."""
+    (:func:`identifiable.torch.nets.build_net`, Section 6 [SMBK26]), ``"vgg"`` and
+    ``"resnet"`` (the CNN / GCNN / PGCNN classifiers of [BK23] Table 1 as VGG11s or ResNet-20s,
+    written by the gcnn-barrier experiment, :func:`identifiable.torch.vgg.build_classifier`)."""
     kind = arch.get("kind")
-    if kind == "vgg":
+    if kind in ("vgg", "resnet"):
         from identifiable.torch.vgg import build_classifier
 
-        return build_classifier(arch["arch"], arch["width"], arch.get("n_classes", 10))
+        return build_classifier(arch["arch"], arch["width"], arch.get("n_classes", 10),
+                                net=arch.get("net", "vgg11"))
     if kind in ("mlp", "attention"):
         from identifiable.torch.nets import build_net
 
         return build_net(arch)
-    raise ValueError(f"arch: unknown network kind {kind!r} (expected 'mlp', 'attention' or "
-                     "'vgg')")
+    raise ValueError(f"arch: unknown network kind {kind!r} (expected 'mlp', 'attention', "
+                     "'vgg' or 'resnet')")
 
 
 def load_net(path: str | os.PathLike, map_location: Any = "cpu"):

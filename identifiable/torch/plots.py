@@ -191,11 +191,15 @@ def figure1_filter_pairs(weights: np.ndarray, perm: Sequence[int],
 
 
 def figure4_orders(orders: dict[str, Sequence[dict[str, float]]],
-                   path: str | os.PathLike | None, title: str = ""):
+                   path: str | os.PathLike | None, title: str = "",
+                   layer_names: Sequence[str] | None = None):
     """Stacked bars: channels of permutation order 1, 2, > 2 per layer, one panel per recipe.
 
     ``orders[recipe][j]`` is ``{"1": n1, "2": n2, ">2": n3}`` for hidden layer ``j`` (mean over
     seeds, say). For a GCNN all channels should have order <= 2 (Figure 4 [BK23]).
+    ``layer_names``:
+    tick labels of the layers (a ResNet's permutation groups: ``S1`` ... for its residual
+    streams); default 1, 2, ...
     """
     plt = _pyplot()
     if not orders:
@@ -213,8 +217,11 @@ def figure4_orders(orders: dict[str, Sequence[dict[str, float]]],
             ax.bar(x, h, bottom=bottom, color=col, label=f"order {key}")
             bottom += h
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("layer")
-        ax.set_xticks(x)
+        ax.set_xlabel("layer" if layer_names is None else "permutation group")
+        if layer_names is None:
+            ax.set_xticks(x)
+        else:
+            ax.set_xticks(x, list(layer_names), rotation=90, fontsize=6)
     axes[0, 0].set_ylabel("channels")
     axes[0, -1].legend(fontsize=7)
     if title:

@@ -1,4 +1,7 @@
-"""The training recipes of Table 1 [BK23] for VGG11 / GCNN-VGG11 / PGCNN-VGG11 on CIFAR-10.
+"""The training recipes of Table 1 [BK23] for VGG11 / GCNN-VGG11 / PGCNN-VGG11 on CIFAR-10, and
+the same recipes for the CIFAR ResNet-20 / GCNN / PGCNN ResNet-20 of
+:mod:`identifiable.torch.resnet` (``ClassifierConfig(net="resnet20")``; the ResNets of [BK23]
+Section 4.2 / Table 3 at CIFAR size).
 
 ==================  =====  ==========  ===============================================
 recipe              net    flip aug.   loss
@@ -23,7 +26,7 @@ batch 256, a triangular learning rate rising linearly from 0 to ``lr`` = 0.05 ov
 15% of the steps and falling linearly to 0 at the end (per step). Augmentation (all recipes):
 random crops of the 4-pixel zero-padded image; plus horizontal flips with probability 1/2
 except for ``cnn-noaug``. Inputs are normalised per channel with the training set's statistics;
-the normalisation is outside the network (the networks are plain ``nn.Sequential``).
+the normalisation is outside the network (the networks take normalised images).
 
 Everything random after the initialisation comes from one :class:`torch.Generator`; a
 checkpoint (written after every epoch) holds its state, so a killed run resumed ends where an
@@ -67,6 +70,8 @@ class ClassifierConfig:
 
     recipe: str = "cnn"
     width: float = 1.0
+    #: the network family (:data:`identifiable.torch.vgg.NETWORKS`): "vgg11" or "resnet20"
+    net: str = "vgg11"
     epochs: int = 30
     batch_size: int = 256
     lr: float = 0.05
@@ -82,6 +87,10 @@ class ClassifierConfig:
             raise ValueError(f"recipe: expected one of {sorted(RECIPES)}, got {self.recipe!r}")
         if not self.width > 0:
             raise ValueError(f"width: expected > 0, got {self.width}")
+        from identifiable.torch.vgg import NETWORKS
+
+        if self.net not in NETWORKS:
+            raise ValueError(f"net: expected one of {list(NETWORKS)}, got {self.net!r}")
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
@@ -92,8 +101,12 @@ class ClassifierConfig:
         return dataclasses.asdict(self)
 
     def arch(self, n_classes: int) -> dict[str, Any]:
-        return {"kind": "vgg", "arch": RECIPES[self.recipe].arch, "width": self.width,
-                "n_classes": n_classes}
+        """The checkpoint's architecture record (a VGG11's is unchanged from before ResNets)."""
+        if self.net == "vgg11":
+            return {"kind": "vgg", "arch": RECIPES[self.recipe].arch, "width": self.width,
+                    "n_classes": n_classes}
+        return {"kind": "resnet", "net": self.net, "arch": RECIPES[self.recipe].arch,
+                "width": self.width, "n_classes": n_classes}
 
     def inv_on(self, epoch: int) -> bool:
         """Whether the inv-loss is on in ``epoch`` (0-based)."""
@@ -105,7 +118,7 @@ class ClassifierConfig:
 class TrainedClassifier:
     """A trained net (eval mode), its config, test accuracy, history and checkpoint path."""
 
-    net: nn.Sequential
+    net: nn.Module
     config: ClassifierConfig
     accuracy: float
     history: list[dict[str, float]]
@@ -114,8 +127,12 @@ class TrainedClassifier:
     std: list[float]
 
 
-def checkpoint_path(out_dir: str | os.PathLike, recipe: str, seed: int) -> Path:
-    return Path(out_dir) / "nets" / f"{recipe}-s{seed}.pt"
+def checkpoint_path(out_dir: str | os.PathLike, recipe: str, seed: int,
+                    net: str = "vgg11") -> Path:
+    """``OUT/nets/RECIPE-sSEED.pt`` for a VGG11, ``OUT/nets/NET-RECIPE-sSEED.pt`` otherwise (so
+    that the families never share a checkpoint)."""
+    prefix = "" if net == "vgg11" else f"{net}-"
+    return Path(out_dir) / "nets" / f"{prefix}{recipe}-s{seed}.pt"
 
 
 def normalise(images: Tensor, mean, std) -> Tensor:
@@ -176,14 +193,15 @@ def _param_groups(net: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 
 def load_classifier(path: str | os.PathLike, map_location: Any = "cpu"
-                    ) -> tuple[nn.Sequential, dict[str, Any]]:
+                    ) -> tuple[nn.Module, dict[str, Any]]:
     """The network of a :func:`train_recipe` checkpoint (eval mode) and the checkpoint dict."""
     state = load_checkpoint(path, map_location=map_location)
     arch = state.get("arch")
-    if not isinstance(arch, dict) or arch.get("kind") != "vgg":
-        raise ValueError(f"checkpoint: {path} does not hold a VGG11 classifier ({arch})")
-    net = build_checked(path, state, lambda a: build_classifier(a["arch"], a["width"],
-                                                                 a["n_classes"]))
+    if not isinstance(arch, dict) or arch.get("kind") not in ("vgg", "resnet"):
+        raise ValueError(f"checkpoint: {path} does not hold a VGG11 / ResNet classifier "
+                         f"({arch})")
+    net = build_checked(path, state, lambda a: build_classifier(
+        a["arch"], a["width"], a["n_classes"], net=a.get("net", "vgg11")))
     return net.to(map_location).eval(), state
 
 
@@ -201,9 +219,10 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
     recipe = RECIPES[config.recipe]
     dev = torch.device(device)
     n_classes = max(10, len(train.classes))
-    ckpt = checkpoint_path(out_dir, config.recipe, config.seed) if out_dir is not None else None
+    ckpt = (checkpoint_path(out_dir, config.recipe, config.seed, config.net)
+            if out_dir is not None else None)
     torch.manual_seed(config.seed)
-    net = build_classifier(recipe.arch, config.width, n_classes).to(dev)
+    net = build_classifier(recipe.arch, config.width, n_classes, net=config.net).to(dev)
     opt = torch.optim.SGD(_param_groups(net, config.weight_decay), lr=config.lr,
                           momentum=config.momentum, nesterov=True)
     gen = torch.Generator().manual_seed(10_000 + config.seed)
@@ -214,7 +233,9 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
         mean, std = train.channel_stats()
     else:
         state = load_checkpoint(ckpt, arch=config.arch(n_classes), map_location=dev)
-        require_same_run(ckpt, state, config.to_dict(), data_id)
+        # checkpoints from before the ResNets have no "net": they are VGG11s
+        saved = {"net": "vgg11", **(state.get("config") or {})}
+        require_same_run(ckpt, {**state, "config": saved}, config.to_dict(), data_id)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["rng"])
@@ -227,7 +248,8 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
     steps = n // bs                     # drop the last partial batch (BatchNorm)
     total = config.epochs * steps
     end = config.epochs if stop_after is None else min(config.epochs, stop_after)
-    label = f"{config.recipe}-s{config.seed}"
+    label = (f"{config.recipe}-s{config.seed}" if config.net == "vgg11" else
+             f"{config.net}-{config.recipe}-s{config.seed}")
     t0 = time.perf_counter()
     for epoch in range(start, end):
         net.train()

@@ -16,7 +16,8 @@ class Recipe:
 
     #: the command-line name
     name: str
-    #: "cnn", "gcnn" or "pgcnn" (:data:`identifiable.torch.vgg.ARCHITECTURES`)
+    #: "cnn", "gcnn" or "pgcnn" (:data:`identifiable.torch.vgg.ARCHITECTURES`, and the same
+    #: names for the ResNet-20s, :data:`identifiable.torch.resnet.ARCHITECTURES`)
     arch: str
     #: random horizontal flips of the training images
     flip_augment: bool
