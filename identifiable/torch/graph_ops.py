@@ -53,7 +53,7 @@ from identifiable.torch.structure import (
 )
 
 __all__ = ["GraphMatchResult", "match_graph", "permute_graph", "flip_graph", "repair_graph",
-           "reset_bn_graph", "analyse_for"]
+           "repair_with_stats", "reset_bn_graph", "analyse_for"]
 
 
 def analyse_for(net: nn.Module, images: Tensor | None = None,
@@ -374,8 +374,6 @@ def repair_graph(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
     parameters or the producer's weight and bias (see
     :func:`identifiable.torch.merge.repair`). ``match``: a :class:`GraphMatchResult` of net_a
     and the unaligned net_b on the same images, whose statistics are reused."""
-    from identifiable.torch.merge import _fold_into, _repair_targets, _safe_ratio
-
     check_images(images)
     gm_, ga, gb = (analyse_for(n, images) for n in (net_mid, net_a, net_b_aligned))
     check_same_graph(gm_, ga)
@@ -394,10 +392,21 @@ def repair_graph(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
         for (gi, _, _, _), m, sd in zip(units, match.pre_mean_b, match.pre_std_b):
             p, sg = match.perms[gi], match.signs[gi]
             sb.append((m[p] * sg, sd[p]))
+    return repair_with_stats(net_mid, images, sa, sb, alpha, batch_size)
+
+
+def repair_with_stats(net_mid: nn.Module, images: Tensor, stats_a: list, stats_b: list,
+                      alpha: float = 0.5, batch_size: int = 500) -> nn.Module:
+    """REPAIR's renormalising pass and fold (:func:`repair_graph`) given the endpoint
+    statistics: per REPAIR unit (``_units`` order) ``(mean, std)`` arrays of net_a and of the
+    aligned net_b, in a's channel order."""
+    from identifiable.torch.merge import _fold_into, _repair_targets, _safe_ratio
+
     out = copy.deepcopy(net_mid).eval()
     g = analyse_for(out, images)
+    units = _units(g)
     ref = reference_tensor(out)
-    targets = _repair_targets(sa, sb, alpha, ref.device)
+    targets = _repair_targets(stats_a, stats_b, alpha, ref.device)
     width = {gr.index: gr.width for gr in g.groups}
     moms = [Moments(width[u[0]], ref.device) for u in units]
 
