@@ -21,11 +21,17 @@ Section 6 and Appendix C [SMBK26]:
 Sections 2.2, 3 and 4 [BK23]:
 
 * :mod:`~identifiable.torch.vgg`: VGG11, the flip-GCNN-VGG11 and the PGCNN (eq. (3) built in);
+* :mod:`~identifiable.torch.resnet`: the CIFAR ResNet-20 and its flip-GCNN / PGCNN versions
+  (eq. (3) built in, shortcuts included; Section 4.2 / Table 3 at CIFAR size);
 * :mod:`~identifiable.torch.table1` / :mod:`~identifiable.torch.recipes`: the training recipes
   of Table 1 with the invariance loss;
 * :mod:`~identifiable.torch.structure`: the permutation structure of a plain CNN (which
   channels a hidden layer's permutation moves together, and whether its activation's latent
   group K lets them be negated too: signed permutations for tanh, Section 5.1 [SMBK26]);
+* :mod:`~identifiable.torch.graph`: the permutation groups of any CNN from its torch.fx trace
+  (residual streams joined over additions, shortcut convolutions; errors name the fx node), and
+  :mod:`~identifiable.torch.graph_ops`: matching, permuting, flipping, BatchNorm reset and REPAIR
+  on them (the public functions below route every non-Sequential net there);
 * :mod:`~identifiable.torch.flip`: flipped networks and the stride check of footnote 2;
 * :mod:`~identifiable.torch.match`: activation statistics and K-aware matching (Section 4);
 * :mod:`~identifiable.torch.merge`: permuting, merging, BatchNorm reset, REPAIR, the GCNN barrier
@@ -57,6 +63,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "latent_measure": ("LatentActionRecord", "measure_latent_actions", "image_group",
                        "cyclic_shift", "coordinate_permutation", "channel_permutation",
                        "IMAGE_GROUPS", "layer_activation_name"),
+    "graph": ("PermGroup", "GraphStructure", "analyse_graph"),
+    "graph_ops": ("GraphMatchResult", "match_graph", "permute_graph", "flip_graph",
+                  "repair_graph", "reset_bn_graph"),
+    "resnet": ("resnet20", "gcnn_resnet20", "pgcnn_resnet20", "ResNet", "BasicBlock",
+               "resnet_widths", "RESNET20_WIDTHS", "FLIP_EXACT_SIZE"),
     "flip": ("FlipReport", "flip_network", "flip_images"),
     "match": ("MatchResult", "match_activations"),
     "merge": ("permute_network", "permutation_orders", "order_counts", "interpolate",
@@ -71,7 +82,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                 "normalise", "random_crop_flip", "invariance_loss", "lr_at",
                 "evaluate_accuracy", "checkpoint_path"),
     "vgg": ("VGG11_CONFIG", "vgg11", "gcnn_vgg11", "pgcnn_vgg11", "build_classifier",
-            "ARCHITECTURES", "FlipLiftingConv2d", "FlipGroupConv2d", "FlipBatchNorm2d",
+            "ARCHITECTURES", "NETWORKS", "FlipLiftingConv2d", "FlipGroupConv2d", "FlipBatchNorm2d",
             "OrbitMeanLinear", "to_plain", "n_parameters", "swap_permutation",
             "channel_widths"),
     "nets": ("MirrorMLP", "AttentionAutoencoder", "build_net", "ACTIVATIONS", "TASKS",

@@ -14,6 +14,9 @@ a plain permutation, the positive scalings being invisible to correlations. The 
 (:class:`MatchResult`) also carries the per-channel moments at each layer's REPAIR point, which
 :func:`identifiable.torch.merge.repair` can reuse.
 
+Nets that are not ``nn.Sequential`` chains (ResNets) are matched per permutation group of
+their torch.fx trace (:func:`identifiable.torch.graph_ops.match_graph`, [BK23] Section 4.2).
+
 The streaming machinery is shared with :mod:`identifiable.torch.merge`: :class:`Moments`
 (per-channel float64 moments of a stream of batches) and :func:`stacked_passes` (both nets run
 as one channel-stacked net where their hyper-parameters agree, :func:`stacked_tensor` reads a

@@ -18,7 +18,9 @@ NeurIPS 2023).
   with its flipped copy, :func:`identifiable.torch.flip.flip_network`) and
   :func:`merge_barrier` (two different nets, [BK23] Table 4).
 
-The supported networks are those of :mod:`identifiable.torch.structure`.
+The supported networks are those of :mod:`identifiable.torch.structure` (``nn.Sequential``
+chains) and any other module that :mod:`identifiable.torch.graph` analyses from its torch.fx
+trace (ResNets: every public function here routes it to :mod:`identifiable.torch.graph_ops`).
 """
 
 from __future__ import annotations
@@ -550,6 +552,11 @@ def gcnn_barrier(net: nn.Sequential, match_images: Tensor, test_images: Tensor,
     channels of layers before an odd activation (tanh) are matched by signed permutations, and
     the aligned net is signed-permuted (:func:`permute_network`) before interpolation.
     ``net`` is not modified.
+
+    ``net`` may be any module :mod:`identifiable.torch.graph` analyses (a ResNet, [BK23]
+    Section 4.2 / Table 3): then ``perms`` / ``orders`` are per permutation group (one per
+    residual stream and one per block's inner layer, named in ``labels``) and the flip report
+    lists the strided convolutions of branches and shortcuts that footnote 2 concerns.
     """
     check_images(match_images, "match_images")
     size = tuple(match_images.shape[-2:]) if input_size is None else input_size

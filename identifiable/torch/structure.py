@@ -28,7 +28,8 @@ Networks are plain ``nn.Sequential`` s of ``Conv2d`` (groups = 1), ``BatchNorm2d
 ``Identity``, ``Dropout``), ``MaxPool2d`` / ``AvgPool2d`` / ``AdaptiveAvgPool2d`` /
 ``AdaptiveMaxPool2d``, ``Flatten`` and ``Linear`` (:func:`identifiable.torch.vgg.to_plain` exports
 the VGG11s to this form). Anything else raises ``ValueError``. Inputs are already-normalised
-``N x C x H x W`` tensors.
+``N x C x H x W`` tensors. Nets with residual connections (ResNets) and other modules that are
+not such chains: :mod:`identifiable.torch.graph` (permutation groups from a torch.fx trace).
 """
 
 from __future__ import annotations
