@@ -47,6 +47,18 @@ def report(root: Path) -> dict:
                  for n in ast.walk(a)}
         graph.add_node(mod)
         is_pkg = path.name == "__init__.py"
+        # imports inside a function run when it is called, not at import time: they are how an
+        # optional dependency (torch) or a mutual reference is reached without a cycle
+        lazy = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef,
+                                                                 ast.AsyncFunctionDef))
+                for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+
+        def edge(a: str, b: str, node: ast.AST, lazy: set = lazy) -> None:
+            if graph.has_edge(a, b):
+                graph[a][b]["lazy"] = graph[a][b]["lazy"] and id(node) in lazy
+            else:
+                graph.add_edge(a, b, lazy=id(node) in lazy)
+
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 target = resolve(mod, node, is_pkg)
@@ -54,14 +66,14 @@ def report(root: Path) -> dict:
                     full = f"{target}.{alias.name}"
                     dest = full if full in modules else target
                     if dest in modules and dest != mod:
-                        graph.add_edge(mod, dest)
+                        edge(mod, dest, node)
                     if (alias.name.startswith("_") and not alias.name.startswith("__")
                             and dest in modules and dest != mod):
                         private.append(f"{mod}: from {target} import {alias.name}")
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name in modules and alias.name != mod:
-                        graph.add_edge(mod, alias.name)
+                        edge(mod, alias.name, node)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
                 if n > 80:
@@ -100,15 +112,22 @@ def main(argv: list[str]) -> int:
     g = r["graph"]
     core = g.subgraph([m for m in g if not m.startswith(("identifiable.torch",
                                                           "identifiable.experiments"))])
-    print(f"== import graph: {g.number_of_nodes()} modules, {g.number_of_edges()} arrows")
-    cycles = [c for c in nx.simple_cycles(g) if not any(m.endswith("identifiable") for m in c)
-              or len(c) > 1]
-    cycles = [c for c in cycles if "identifiable" not in c]
-    print("cycles (ignoring the package __init__):", cycles or "none")
-    back = [(a, b) for a, b in g.edges if not a.startswith("identifiable.torch")
-            and a != "identifiable" and b.startswith("identifiable.torch")
-            and not a.startswith("identifiable.experiments") and a != "identifiable.cli"]
-    print("core -> torch arrows:", back or "none")
+    eager = nx.DiGraph([(a, b) for a, b, lz in g.edges(data="lazy") if not lz])
+    eager.add_nodes_from(g)
+    n_lazy = sum(1 for *_, lz in g.edges(data="lazy") if lz)
+    print(f"== import graph: {g.number_of_nodes()} modules, {g.number_of_edges()} arrows "
+          f"({n_lazy} of them lazy: imports inside functions)")
+    cycles = [c for c in nx.simple_cycles(eager) if "identifiable" not in c]
+    print("cycles at import time (ignoring the package __init__):", cycles or "none")
+
+    def to_torch(edges) -> list:
+        return [(a, b) for a, b in edges if not a.startswith("identifiable.torch")
+                and a != "identifiable" and b.startswith("identifiable.torch")
+                and not a.startswith("identifiable.experiments") and a != "identifiable.cli"]
+
+    print("core -> torch arrows at import time:", to_torch(eager.edges) or "none")
+    print("core -> torch arrows inside functions (optional, need torch when called):",
+          to_torch((a, b) for a, b, lz in g.edges(data="lazy") if lz) or "none")
     for a in sorted(core):
         if a == "identifiable":
             continue

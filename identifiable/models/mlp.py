@@ -48,6 +48,13 @@ from identifiable import zero as _zero
 from identifiable.activations import Activation
 from identifiable.latent_groups import LatentGroup, TrivialGroup
 from identifiable.models.base import Layer, Model, as_batch, input_symbols
+from identifiable.models.params import (
+    as_param_matrix,
+    as_param_vector,
+    float_array,
+    param_kind,
+    zero_vector,
+)
 from identifiable.numbers import as_matrix, default_tol, sample_tol, to_numpy, validates_arguments
 from identifiable.verdict import UndecidedError, Verdict
 
@@ -55,48 +62,6 @@ __all__ = ["AffineLayer", "MLP", "Theta"]
 
 
 # ---------------------------------------------------------------------------------- helpers
-def _zero_vec(d: int, exact: bool):
-    return sp.ImmutableMatrix.zeros(d, 1) if exact else np.zeros(d)
-
-
-def _to_np(M: Any) -> np.ndarray:
-    """Float64 array of a sympy or numpy matrix, keeping empty shapes."""
-    if isinstance(M, sp.MatrixBase):
-        if 0 in M.shape:
-            return np.zeros(M.shape)
-        return to_numpy(M).reshape(M.shape)
-    return np.asarray(M, dtype=np.float64)
-
-
-def _kind(*mats: Any) -> str:
-    """'float', 'symbolic' or 'exact' for a collection of converted matrices."""
-    if any(isinstance(m, np.ndarray) for m in mats):
-        return "float"
-    if any(isinstance(m, sp.MatrixBase) and m.free_symbols for m in mats):
-        return "symbolic"
-    return "exact"
-
-
-def _mat(M: Any, exact: bool):
-    """A converted matrix in the wanted representation (float arrays stay float)."""
-    if exact:
-        if isinstance(M, sp.MatrixBase):
-            return M
-        return sp.ImmutableMatrix.zeros(*np.shape(M)) if np.size(M) == 0 else \
-            sp.ImmutableMatrix(np.asarray(M).tolist())
-    return _to_np(M)
-
-
-def _vec(b: Any, exact: bool):
-    if exact:
-        if isinstance(b, sp.MatrixBase):
-            return sp.ImmutableMatrix(b.reshape(b.shape[0] * b.shape[1], 1))
-        return sp.ImmutableMatrix(np.asarray(b).reshape(-1, 1).tolist())
-    if isinstance(b, sp.MatrixBase):
-        return _to_np(b).reshape(-1)
-    return np.asarray(b, dtype=np.float64).reshape(-1)
-
-
 # ---------------------------------------------------------------------------------- layers
 class AffineLayer(Layer):
     """``f(x; (W, b)) = sigma(W x + b)``, eq. (7) [SMBK26]; affine when ``activation`` is None."""
@@ -172,14 +137,14 @@ class Theta:
         if self.kind == "symbolic":
             raise ValueError("theta: has free symbols; substitute values (theta.subs) before "
                              "numeric evaluation")
-        return Theta(tuple(_to_np(W) for W in self.weights),
-                     tuple(_to_np(b).reshape(-1) for b in self.biases), "float")
+        return Theta(tuple(float_array(W) for W in self.weights),
+                     tuple(float_array(b).reshape(-1) for b in self.biases), "float")
 
     def subs(self, values: dict) -> Theta:
         """Substitute values for symbols (symbolic parameters)."""
         Ws = tuple(sp.ImmutableMatrix(sp.Matrix(W).subs(values)) for W in self.weights)
         bs = tuple(sp.ImmutableMatrix(sp.Matrix(b).subs(values)) for b in self.biases)
-        return Theta(Ws, bs, _kind(*Ws, *bs))
+        return Theta(Ws, bs, param_kind(*Ws, *bs))
 
     @property
     def free_symbols(self) -> set:
@@ -358,10 +323,10 @@ class MLP(Model):
                 bs.append(None)
             else:
                 bs.append(self._read_vec(biases[i], f"biases[{i}]", shape[0]))
-        kind = _kind(*Ws, *[b for b in bs if b is not None])
+        kind = param_kind(*Ws, *[b for b in bs if b is not None])
         exact = kind != "float"
-        Ws = tuple(_mat(W, exact) for W in Ws)
-        bs = tuple(_zero_vec(W.shape[0], exact) if b is None else _vec(b, exact)
+        Ws = tuple(as_param_matrix(W, exact) for W in Ws)
+        bs = tuple(zero_vector(W.shape[0], exact) if b is None else as_param_vector(b, exact)
                    for W, b in zip(Ws, bs))
         return Theta(Ws, bs, kind)
 
@@ -581,17 +546,17 @@ class MLP(Model):
                                     for A, _, _ in parts)
         Ws, bs = [], []
         for i, (W, b) in enumerate(theta):
-            W = _mat(W, exact)
-            b = _vec(b, exact)
+            W = as_param_matrix(W, exact)
+            b = as_param_vector(b, exact)
             if i > 0:
-                Binv = _mat(parts[i - 1][2], exact) if W.shape[1] else parts[i - 1][2]
+                Binv = as_param_matrix(parts[i - 1][2], exact) if W.shape[1] else parts[i - 1][2]
                 W = W * Binv if exact else W @ Binv
             if i < self.depth - 1 and W.shape[0]:
-                A = _mat(parts[i][0], exact)
+                A = as_param_matrix(parts[i][0], exact)
                 W, b = (A * W, A * b) if exact else (A @ W, A @ b)
             Ws.append(sp.ImmutableMatrix(W) if exact else W)
             bs.append(sp.ImmutableMatrix(b) if exact else b)
-        return Theta(tuple(Ws), tuple(bs), _kind(*Ws, *bs) if exact else "float")
+        return Theta(tuple(Ws), tuple(bs), param_kind(*Ws, *bs) if exact else "float")
 
     @validates_arguments
     @_zero.undecided_on_zero_tests

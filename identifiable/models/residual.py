@@ -77,7 +77,14 @@ from identifiable import zero as _zero
 from identifiable.activations import Activation
 from identifiable.latent_groups import GeneralLinear, LatentGroup, TrivialGroup
 from identifiable.models.base import Layer, Model, input_symbols
-from identifiable.models.mlp import MLP, AffineLayer, _kind, _mat, _to_np, _vec, _zero_vec
+from identifiable.models.mlp import MLP, AffineLayer
+from identifiable.models.params import (
+    as_param_matrix,
+    as_param_vector,
+    float_array,
+    param_kind,
+    zero_vector,
+)
 from identifiable.numbers import (
     as_matrix,
     default_tol,
@@ -240,10 +247,11 @@ class ResidualTheta:
     def _numeric(self) -> ResidualTheta:
         if self.kind == "symbolic":
             raise ValueError("theta: has free symbols; substitute values first")
-        vec = lambda b: _to_np(b).reshape(-1)  # noqa: E731
-        return ResidualTheta((_to_np(self.embed[0]), vec(self.embed[1])),
-                             tuple((_to_np(V), vec(c), _to_np(U)) for V, c, U in self.blocks),
-                             (_to_np(self.readout[0]), vec(self.readout[1])), "float")
+        vec = lambda b: float_array(b).reshape(-1)  # noqa: E731
+        return ResidualTheta((float_array(self.embed[0]), vec(self.embed[1])),
+                             tuple((float_array(V), vec(c), float_array(U))
+                                   for V, c, U in self.blocks),
+                             (float_array(self.readout[0]), vec(self.readout[1])), "float")
 
     def flat(self) -> np.ndarray:
         """All entries as one float64 vector: ``E`` (row-major), ``e``, then per block ``V_b``,
@@ -404,11 +412,12 @@ class ResidualMLP(Model):
             vecs.append(None if cs[b] is None else MLP._read_vec(cs[b], f"cs[{b}]", m))
         mats.append(MLP._read(O, "O", (self.d_out, d)))
         vecs.append(None if o is None else MLP._read_vec(o, "o", self.d_out))
-        kind = _kind(*mats, *[v for v in vecs if v is not None])
+        kind = param_kind(*mats, *[v for v in vecs if v is not None])
         ex = kind != "float"
-        mats = [_mat(M, ex) for M in mats]
+        mats = [as_param_matrix(M, ex) for M in mats]
         lens = [d] + self.blocks + [self.d_out]
-        vecs = [_zero_vec(n, ex) if v is None else _vec(v, ex) for n, v in zip(lens, vecs)]
+        vecs = [zero_vector(n, ex) if v is None else as_param_vector(v, ex)
+                for n, v in zip(lens, vecs)]
         blocks = tuple((mats[1 + 2 * b], vecs[1 + b], mats[2 + 2 * b]) for b in range(B))
         return ResidualTheta((mats[0], vecs[0]), blocks, (mats[-1], vecs[-1]), kind)
 
@@ -645,7 +654,7 @@ class ResidualMLP(Model):
         exact = theta.exact and all(isinstance(p[0], sp.MatrixBase) or np.size(p[0]) == 0
                                     for p in parts)
         d, n_in = self.d_stream, self.d_in
-        Sh, Shinv = (_mat(M, exact) for M in parts[0])
+        Sh, Shinv = (as_param_matrix(M, exact) for M in parts[0])
         if exact:
             mul, col = (lambda a, b: sp.Matrix(a) * sp.Matrix(b)), \
                 (lambda v, n: sp.Matrix(v).reshape(n, 1))
@@ -655,7 +664,7 @@ class ResidualMLP(Model):
             mul, join = (lambda a, b: a @ b), (lambda X, x: np.hstack(
                 [X, np.asarray(x).reshape(-1, 1)]))
             fix, vfix = np.asarray, (lambda v: np.asarray(v).reshape(-1))
-        E, e = _mat(theta.embed[0], exact), _vec(theta.embed[1], exact)
+        E, e = as_param_matrix(theta.embed[0], exact), as_param_vector(theta.embed[1], exact)
         last = np.eye(1, n_in + 1, n_in)
         Eaug = join(E, e)
         Eaug = Eaug.col_join(sp.Matrix(last.astype(int).tolist())) if exact \
@@ -663,17 +672,18 @@ class ResidualMLP(Model):
         top = mul(Sh[:d, :], Eaug)                       # [S E | S e + t]
         mats = [fix(top[:, :n_in]), vfix(top[:, n_in])]
         for b, (V, c, U) in enumerate(theta.blocks):
-            V, c, U = _mat(V, exact), _vec(c, exact), _mat(U, exact)
+            V, c = as_param_matrix(V, exact), as_param_vector(c, exact)
+            U = as_param_matrix(U, exact)
             if self.blocks[b] == 0:
                 mats += [fix(V), vfix(c), fix(U)]
                 continue
-            A, _, Binv = (_mat(M, exact) for M in parts[b + 1])
+            A, _, Binv = (as_param_matrix(M, exact) for M in parts[b + 1])
             M2 = mul(mul(A, join(V, c)), Shinv)         # A [V | c] S^^-1
             mats += [fix(M2[:, :d]), vfix(M2[:, d]), fix(mul(mul(Sh[:d, :d], U), Binv))]
-        O, o = _mat(theta.readout[0], exact), _vec(theta.readout[1], exact)
+        O, o = as_param_matrix(theta.readout[0], exact), as_param_vector(theta.readout[1], exact)
         M2 = mul(join(O, o), Shinv)                     # [O | o] S^^-1
         mats += [fix(M2[:, :d]), vfix(M2[:, d])]
-        kind = _kind(*mats) if exact else "float"
+        kind = param_kind(*mats) if exact else "float"
         bl = tuple((mats[2 + 3 * b], mats[3 + 3 * b], mats[4 + 3 * b])
                    for b in range(self.n_blocks))
         return ResidualTheta((mats[0], mats[1]), bl, (mats[-2], mats[-1]), kind)

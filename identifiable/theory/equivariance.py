@@ -48,6 +48,7 @@ __all__ = [
     "check_adjunction",
     "theta_prime",
     "confirm_exactly",
+    "certified_counterexample",
     "intertwiner_space",
     "random_equivariant_params",
     "EquivariantCase",
@@ -182,7 +183,7 @@ def is_equivariant(model: Any, theta: Any, rep_in: Any, rep_out: Any = None, *,
     v = _equivariant_numeric(model, theta, G, n_samples, tol, seed)
     if v.status == "refuted" and G.exact and _exact_theta(theta) and _is_mlp(model):
         # exact input: a float residual is evidence, not a counterexample; re-check it exactly
-        c = _certified_counterexample(model, theta, G, v.counterexample)
+        c = certified_counterexample(model, theta, G, v.counterexample)
         return c if c is not None else Verdict.undecided(
             f"a float residual ({v.reason}) did not survive exact re-evaluation at a rational "
             "input near it; exact parameters are too large for the symbolic decision "
@@ -452,12 +453,12 @@ def theta_prime(model: Any, theta: Any, gi: Any, go: Any) -> Any:
 def confirm_exactly(model: Any, theta: Any, G: GroupPair, eq: Verdict) -> Verdict:
     """Re-evaluate a sampled counterexample exactly at a nearby rational input (certified);
     fall back to the full symbolic decision if the rounded input does not violate (4)."""
-    c = _certified_counterexample(model, theta, G, eq.counterexample)
+    c = certified_counterexample(model, theta, G, eq.counterexample)
     return c if c is not None else is_equivariant(model, theta, G.gin, G.gout,
                                                   exact_limit=10**9)
 
 
-def _certified_counterexample(model, theta, G: GroupPair, cex: dict) -> Verdict | None:
+def certified_counterexample(model: Any, theta: Any, G: GroupPair, cex: dict) -> Verdict | None:
     """``refuted`` at the rational input nearest (1/64 grid) to a float counterexample when the
     exact residual there is certified non-zero (:func:`identifiable.zero.sign`), else None."""
     j = G.words.index(cex["g"])

@@ -632,6 +632,3 @@ class AttentionSteps(Theorem41Steps):
 
 steps_for.register(MLP, MLPSteps)
 steps_for.register(AttentionModel, AttentionSteps)
-
-# residual MLPs (an extension beyond [SMBK26]) register their steps where they are defined
-import identifiable.theory.residual  # noqa: E402,F401

@@ -54,7 +54,7 @@ from identifiable.numbers import (
 )
 from identifiable.theory.dimension import FunctionalDimension
 from identifiable.theory.equivariance import (
-    _certified_counterexample,
+    certified_counterexample,
     group_pair,
     is_equivariant,
 )
@@ -818,7 +818,7 @@ def is_equivariant_residual(model: ResidualMLP, theta: Any, rep_in: Any, rep_out
     v = is_equivariant(model, theta.numeric if exact else theta, [to_numpy(g) for g in G.gin],
                        [to_numpy(g) for g in G.gout], n_samples=n_samples, tol=tol, seed=seed)
     if v.status == "refuted" and exact:
-        c = _certified_counterexample(model, theta, G, v.counterexample)
+        c = certified_counterexample(model, theta, G, v.counterexample)
         if c is not None:
             return c
         return is_equivariant_residual(model, theta, G.gin, G.gout, exact_limit=10**9)
