@@ -43,6 +43,8 @@ sphinx_gallery_conf = {
 }
 
 html_theme = "alabaster"
+#: wide enough for the code of the examples and the results tables
+html_theme_options = {"page_width": "1160px", "sidebar_width": "230px"}
 html_static_path = ["_static"]
 exclude_patterns = ["_build", "_generated", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/*.md5", "sg_execution_times.rst"]

@@ -13,11 +13,11 @@ from torch import nn  # noqa: E402
 
 from identifiable.groups import Rep  # noqa: E402
 from identifiable.torch.latent_measure import (  # noqa: E402
-    layer_activation_name,
     channel_permutation,
     coordinate_permutation,
     cyclic_shift,
     image_group,
+    layer_activation_name,
     measure_latent_actions,
 )
 from identifiable.torch.measure import best_monomial_fit, noise_probe  # noqa: E402

@@ -104,6 +104,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true",
                    help="start over: retrain and overwrite the nets in DIR/nets (by default a "
                         "finished net of the same run is reused and an interrupted one resumed)")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help="also leave a results record (configuration, version, commit, wall "
+                        "time, per-net rows, merges) and the figures in DIR/gcnn-barrier/<tag>/ "
+                        "(see `identifiable report`)")
+    p.add_argument("--tag", default=None, metavar="NAME",
+                   help="the record's folder name under --results (default: from arch, data, "
+                        "width, epochs and seeds)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run on the embedded data (about a minute on a CPU; with "
                         "--arch resnet20: the default recipes, one seed)")
@@ -461,6 +468,26 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
         write_bytes_atomic(out / "table.txt", (text + "\n").encode())
         if args.json:
             write_json_atomic(args.json, rows)
+        if args.results:
+            from identifiable.results import write_record
+
+            data = "embedded" if train.source in (None, "", "embedded") else "cifar10"
+            tag = args.tag or (f"{s['arch']}-{data}-w{s['width']:g}-e{s['epochs']}-"
+                               f"{len(seeds)}seeds{'-quick' if args.quick else ''}")
+            record_rows = [{"arch": s["arch"], "width": s["width"], "epochs": s["epochs"],
+                            **r} for r in rows]
+            merge_rows = [{"arch": s["arch"], "recipe": f"{m['recipe_a']} + {m['recipe_b']}",
+                           "seed": f"{m['seed_a']} + {m['seed_b']}",
+                           **{k: m[k] for k in ("barrier", "barrier_repair") if k in m}}
+                          for m in merges]
+            path = write_record(args.results, "gcnn-barrier", tag,
+                                {**report["settings"], "quick": bool(args.quick)},
+                                record_rows + merge_rows, time.perf_counter() - t0,
+                                figures=sorted(out.glob("figure*.png")),
+                                notes=f"{len(record_rows)} nets (net vs its flipped copy) and "
+                                      f"{len(merge_rows)} merges of two different nets "
+                                      "(rows 'A + B', [BK23] Table 4)")
+            log(f"results record: {path}")
         log(f"done in {time.perf_counter() - t0:.1f} s; results and figures in {out}")
     dist.finish(d)
     return 0

@@ -10,10 +10,11 @@
 * checkpoints of the mirror MLP / attention autoencoder (``arch.kind`` ``"mlp"`` /
   ``"attention"``): the least-squares and K-constrained latent mirror fits of Section 6 [SMBK26]
   (:func:`identifiable.torch.measure.equivariance_report`), layers by index (1 = f1, ...);
-* checkpoints of the gcnn-barrier experiment (``arch.kind`` ``"vgg"``: CNN, GCNN, PGCNN of
-  [BK23] Table 1) and any module built by ``--model``: the latent actions of Theorem 4.1
-  [SMBK26] for each group of ``--group`` on every activation (or the modules named by
-  ``--layers``), :func:`identifiable.torch.latent_measure.measure_latent_actions`.
+* checkpoints of the gcnn-barrier experiment (``arch.kind`` ``"vgg"`` or ``"resnet"``: CNN,
+  GCNN, PGCNN of [BK23] Table 1, VGG11 or ResNet-20) and any module built by ``--model``: the
+  latent actions of Theorem 4.1 [SMBK26] for each group of ``--group`` on every activation (or
+  the modules named by ``--layers``),
+  :func:`identifiable.torch.latent_measure.measure_latent_actions`.
 
 The up-down flip ``ud`` is never trained by the library's recipes: its rows are the reference
 for what "not learned" looks like. A learned symmetry shows ``k_error`` close to ``ls_error`` and
@@ -101,11 +102,16 @@ def run(args: argparse.Namespace) -> int:
         net, state = load_net(args.checkpoint, map_location=args.device)
         net = net.to(args.device)
         arch = state["arch"]
-        if arch.get("kind") == "vgg":
-            title = (f"{args.checkpoint}: {arch.get('arch')} VGG11 (width {arch.get('width')}) "
-                     f"after {state.get('epoch')} epochs")
-            info = {"arch": arch.get("arch"), "epochs": state.get("epoch")}
-            rows = _latent_report(args, net, (3, 32, 32), title, info)
+        if arch.get("kind") in ("vgg", "resnet"):
+            from identifiable.experiments.gcnn_barrier import IMAGE_SIZE
+
+            name = arch.get("net", "vgg11")
+            shown = {"vgg11": "VGG11", "resnet20": "ResNet-20"}.get(name, name)
+            side = arch.get("image_size") or IMAGE_SIZE.get(name) or 32
+            title = (f"{args.checkpoint}: {arch.get('arch')} {shown} (width {arch.get('width')}) "
+                     f"after {state.get('epoch')} epochs; images {side} x {side}")
+            info = {"arch": arch.get("arch"), "net": name, "epochs": state.get("epoch")}
+            rows = _latent_report(args, net, (3, side, side), title, info)
         else:
             rows = _mirror_report(args, net, state)
     if args.json:

@@ -37,7 +37,7 @@ def flip_images(x: Tensor) -> Tensor:
     return x.flip(-1)
 
 
-def _window_issue(i: int | str, m: nn.Module, w: int | None) -> str | None:
+def window_issue(i: int | str, m: nn.Module, w: int | None) -> str | None:
     """Footnote 2 [BK23]: a window layer commutes with the width flip iff its windows tile the
     (padded) width symmetrically, ``(W + 2p - d(k-1) - 1) % s == 0``. ``i``: the module's
     index in a Sequential, or its name."""
@@ -61,7 +61,7 @@ def _window_issue(i: int | str, m: nn.Module, w: int | None) -> str | None:
     return None
 
 
-def _adaptive_issue(i: int | str, m: nn.Module, w: int | None, ow: int | None) -> str | None:
+def adaptive_issue(i: int | str, m: nn.Module, w: int | None, ow: int | None) -> str | None:
     name = f"module {i} ({type(m).__name__})" if isinstance(i, int) else i
     if ow is None or ow == w:
         return None
@@ -108,12 +108,12 @@ def flip_network(net: nn.Module,
         for st in steps:
             m = out[st.index]
             if st.kind == "conv":
-                issue = _window_issue(st.index, m, st.shape_in[2])
+                issue = window_issue(st.index, m, st.shape_in[2])
                 m.weight.copy_(m.weight.flip(-1))
             elif st.kind == "pool":
-                issue = _window_issue(st.index, m, st.shape_in[2])
+                issue = window_issue(st.index, m, st.shape_in[2])
             elif st.kind == "adaptive":
-                issue = _adaptive_issue(st.index, m, st.shape_in[2], st.shape_out[2])
+                issue = adaptive_issue(st.index, m, st.shape_in[2], st.shape_out[2])
             else:
                 issue = None
                 if st.kind == "flatten":

@@ -58,16 +58,16 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from identifiable.torch.structure import (
-    _ADAPTIVE_POOLS,
-    _POINTWISE,
-    _TRANSPARENT,
-    _WINDOW_POOLS,
+    ADAPTIVE_POOLS,
     BATCHNORMS,
-    _batchnorm_out,
-    _conv_out,
-    _linear_out,
-    _pool_out,
+    POINTWISE,
+    TRANSPARENT,
+    WINDOW_POOLS,
+    batchnorm_out,
+    conv_out,
+    linear_out,
     odd_activation,
+    pool_out,
 )
 
 __all__ = ["PermGroup", "GraphStructure", "analyse_graph", "uses_graph", "check_same_graph",
@@ -251,7 +251,7 @@ def uses_graph(net: nn.Module) -> bool:
     leaf modules (which :mod:`identifiable.torch.structure` handles as before)."""
     if not isinstance(net, nn.Sequential):
         return True
-    return any(len(list(m.children())) > 0 and not isinstance(m, _POINTWISE) for m in net)
+    return any(len(list(m.children())) > 0 and not isinstance(m, POINTWISE) for m in net)
 
 
 def _trace(net: nn.Module) -> fx.GraphModule:
@@ -280,7 +280,7 @@ def _infer_input(gm: fx.GraphModule, mods: dict[str, nn.Module], x: fx.Node) -> 
             return -m.in_features
         if isinstance(m, BATCHNORMS):
             return m.num_features if isinstance(m, nn.BatchNorm2d) else -m.num_features
-        if isinstance(m, _POINTWISE):
+        if isinstance(m, POINTWISE):
             todo.extend(n.users)
     return None
 
@@ -352,7 +352,7 @@ class _Analysis:
 
     def pointwise(self, node: fx.Node, v: _Val, m: nn.Module) -> None:
         odd, why = odd_activation(m)
-        is_act = not isinstance(m, _TRANSPARENT)
+        is_act = not isinstance(m, TRANSPARENT)
         self.emit(node, v, None if odd else why, act=v.act or is_act,
                   kind="act" if is_act else "alias")
 
@@ -376,7 +376,7 @@ class _Analysis:
         where = self.label(node)
         if v.flat:
             raise ValueError(f"{where}: receives flattened features, expected a 4-D map")
-        shape, _ = _pool_out(m, v.shape, where)
+        shape, _ = pool_out(m, v.shape, where)
         self.pools.append((where, node.name, m))
         mx = isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d))
         self.emit(node, v, "max(-x) = -min(x), a max-pool does not commute with negating a "
@@ -393,27 +393,27 @@ class _Analysis:
                                  f"channels within a group; only groups=1 is supported")
             if v.flat:
                 raise ValueError(f"{where}: receives flattened features, expected a 4-D map")
-            shape = _conv_out(m, v.shape, where)
+            shape = conv_out(m, v.shape, where)
             self.convs.append((node.target, node.name))
             self.producer(node, v, tuple(shape))
         elif isinstance(m, nn.Linear):
             if not v.flat:
                 raise ValueError(f"{where}: receives a 4-D map (a Linear on it acts on the "
                                  f"width, not the channels); flatten it first")
-            shape = _linear_out(m, v.shape, where)
+            shape = linear_out(m, v.shape, where)
             if v.chw is not None:
                 self.flat_maps[node.target] = v.chw
             self.producer(node, v, tuple(shape))
         elif isinstance(m, BATCHNORMS):
-            _batchnorm_out(m, v.shape, where)
+            batchnorm_out(m, v.shape, where)
             self.once(node)
             self.bns.append((node.target, v.space, v.spatial))
             if v.chw is not None:
                 self.flat_maps[node.target] = v.chw
             self.emit(node, v, kind="bn")
-        elif isinstance(m, _POINTWISE):
+        elif isinstance(m, POINTWISE):
             self.pointwise(node, v, m)
-        elif isinstance(m, _WINDOW_POOLS + _ADAPTIVE_POOLS):
+        elif isinstance(m, WINDOW_POOLS + ADAPTIVE_POOLS):
             self.pool(node, v, m)
         elif isinstance(m, nn.Flatten):
             if m.start_dim != 1 or m.end_dim != -1:
@@ -628,7 +628,7 @@ def _repair_point(node: fx.Node, mods: dict[str, nn.Module]) -> tuple[fx.Node, s
         m = mods[nxt.target]
         if isinstance(m, BATCHNORMS):
             return nxt, nxt.target
-        if not isinstance(m, _TRANSPARENT):
+        if not isinstance(m, TRANSPARENT):
             break
         cur = nxt
     return node, None

@@ -11,7 +11,7 @@ with "hidden layer" replaced by "permutation group":
   node of their fx traces, eval mode, no grad). Taps at fx nodes, forward hooks that also see
   functional operations such as ``out + shortcut(x)``, accumulate per group the float64
   sufficient statistics of Pearson's correlation (O(C^2) memory per group, one matmul per
-  point and batch; :class:`identifiable.torch.match._Cross`). A residual group's statistics
+  point and batch; :class:`identifiable.torch.match.CrossMoments`). A residual group's statistics
   combine every point where its stream is observable post-activation: the stem's activation
   output and the activation output after every addition on the stream (each pixel of each
   image at each point is one sample); a block's inner group is observed at its activation
@@ -39,9 +39,9 @@ import numpy as np
 import torch
 from torch import Tensor, fx, nn
 
-from identifiable.torch.flip import FlipReport, _adaptive_issue, _window_issue
+from identifiable.torch.flip import FlipReport, adaptive_issue, window_issue
 from identifiable.torch.graph import GraphStructure, analyse_graph, check_same_graph
-from identifiable.torch.match import GROUPS, MatchResult, Moments, _assign, _Cross
+from identifiable.torch.match import GROUPS, CrossMoments, MatchResult, Moments, assign_channels
 from identifiable.torch.structure import (
     BATCHNORMS,
     batches,
@@ -174,7 +174,7 @@ def match_graph(net_a: nn.Module, net_b: nn.Module, images: Tensor, batch_size: 
     check_same_graph(ga, gb)
     kinds = _group_kinds(ga, gb, group)
     dev = reference_tensor(net_a).device
-    cross = [_Cross(g.width, dev) for g in ga.groups]
+    cross = [CrossMoments(g.width, dev) for g in ga.groups]
     units = _units(ga)
     width = {g.index: g.width for g in ga.groups}
     moms = [Moments(2 * width[u[0]], dev) for u in units]
@@ -187,7 +187,7 @@ def match_graph(net_a: nn.Module, net_b: nn.Module, images: Tensor, batch_size: 
     with eval_mode(net_a, net_b), torch.no_grad():
         _paired_pass(ga, gb, images, batch_size, reference_tensor(net_a), taps)
     corrs = [c.correlation() for c in cross]
-    assigned = [_assign(c, k) for c, k in zip(corrs, kinds)]
+    assigned = [assign_channels(c, k) for c, k in zip(corrs, kinds)]
     stats = [m.stats() for m in moms]
     cs = [width[u[0]] for u in units]
     return GraphMatchResult(
@@ -222,7 +222,7 @@ def permute_graph(net: nn.Module, perms: Sequence, signs: Sequence | None = None
     times the old channel ``p[i]`` on every producer's output, BatchNorm and consumer's input
     of the group, so the function is unchanged ([BK23] Section 3; a residual stream's
     producers, Section 4.2, all move together)."""
-    from identifiable.torch.merge import _as_perm
+    from identifiable.torch.merge import as_permutation
 
     out = copy.deepcopy(net)
     g = analyse_graph(out, input_size=input_size)
@@ -240,7 +240,7 @@ def permute_graph(net: nn.Module, perms: Sequence, signs: Sequence | None = None
                 raise ValueError(f"layers: {gi} is not a permutation group (there are "
                                  f"{len(g.groups)})")
             gr = g.groups[gi]
-            idx = _as_perm(p, gr.width, gi)
+            idx = as_permutation(p, gr.width, gi)
             sgn = None
             if signs is not None:
                 s = torch.as_tensor(np.asarray(signs[li], dtype=np.float64))
@@ -294,7 +294,7 @@ def flip_graph(net: nn.Module, input_size: tuple[int, int] = (32, 32)
         for name, node in g.convs:
             m = mods[name]
             w_in = g.shapes[nodes[node].args[0].name][2]
-            issue = _window_issue(f"{name} ({type(m).__name__})", m, w_in)
+            issue = window_issue(f"{name} ({type(m).__name__})", m, w_in)
             m.weight.copy_(m.weight.flip(-1))
             if issue is not None:
                 issues.append(issue)
@@ -304,9 +304,9 @@ def flip_graph(net: nn.Module, input_size: tuple[int, int] = (32, 32)
             shp_in, shp_out = g.shapes[nodes[node].args[0].name], g.shapes[node]
             w_out = shp_out[2] if len(shp_out) == 3 else None
             if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-                issue = _window_issue(label, m, shp_in[2])
+                issue = window_issue(label, m, shp_in[2])
             else:
-                issue = _adaptive_issue(label, m, shp_in[2], w_out)
+                issue = adaptive_issue(label, m, shp_in[2], w_out)
             if issue is not None:
                 issues.append(issue)
         for name, (c, h, w) in g.flat_maps.items():
@@ -400,13 +400,13 @@ def repair_with_stats(net_mid: nn.Module, images: Tensor, stats_a: list, stats_b
     """REPAIR's renormalising pass and fold (:func:`repair_graph`) given the endpoint
     statistics: per REPAIR unit (``_units`` order) ``(mean, std)`` arrays of net_a and of the
     aligned net_b, in a's channel order."""
-    from identifiable.torch.merge import _fold_into, _repair_targets, _safe_ratio
+    from identifiable.torch.merge import fold_into, repair_targets, safe_ratio
 
     out = copy.deepcopy(net_mid).eval()
     g = analyse_for(out, images)
     units = _units(g)
     ref = reference_tensor(out)
-    targets = _repair_targets(stats_a, stats_b, alpha, ref.device)
+    targets = repair_targets(stats_a, stats_b, alpha, ref.device)
     width = {gr.index: gr.width for gr in g.groups}
     moms = [Moments(width[u[0]], ref.device) for u in units]
 
@@ -414,7 +414,7 @@ def repair_with_stats(net_mid: nn.Module, images: Tensor, stats_a: list, stats_b
         def f(y: Tensor) -> Tensor:
             mean, var = moms[k].update(y)
             mu_t, sd_t = targets[k]
-            scale = _safe_ratio(sd_t, var.sqrt())
+            scale = safe_ratio(sd_t, var.sqrt())
             shift = mu_t - mean * scale
             shape = (1, -1) + (1,) * (y.dim() - 2)
             return torch.addcmul(shift.to(y.dtype).view(shape), y, scale.to(y.dtype).view(shape))
@@ -425,6 +425,6 @@ def repair_with_stats(net_mid: nn.Module, images: Tensor, stats_a: list, stats_b
     with torch.no_grad():
         _single_pass(g.gm, images, batch_size, ref, taps)
         for k, (_, producer, _, bn) in enumerate(units):
-            _fold_into(mods[bn if bn is not None else producer], bn is not None, moms[k],
+            fold_into(mods[bn if bn is not None else producer], bn is not None, moms[k],
                        targets[k], ref)
     return out.eval()

@@ -69,7 +69,7 @@ def _channel_sums(y: Tensor) -> tuple[Tensor, Tensor, float]:
 
     Two contiguous reductions each (over one image's pixels, then over the images) in y's dtype
     (torch sums pairwise, so float32 keeps ~1e-7 relative accuracy), then float64; callers
-    centre the data where the mean may dwarf the spread (:class:`_Cross`), and REPAIR's points
+    centre the data where the mean may dwarf the spread (:class:`CrossMoments`), and REPAIR's points
     are BatchNorm / affine outputs of moderate mean.
     """
     n, c = y.shape[0], y.shape[1]
@@ -126,7 +126,7 @@ def _centred_rows(y: Tensor, shift: Tensor) -> Tensor:
     return out.view(c, -1)
 
 
-class _Cross:
+class CrossMoments:
     """Streaming correlation statistics of two C-channel activations (float64, O(C^2) memory).
 
     Fed the two activations stacked along channels, ``[a; b]`` (N x 2C (x H x W)): accumulates
@@ -309,7 +309,7 @@ def stacked_tensor(y: Tensor | _LazyCat) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- matching
-def _assign(corr: np.ndarray, group: str) -> tuple[np.ndarray, np.ndarray]:
+def assign_channels(corr: np.ndarray, group: str) -> tuple[np.ndarray, np.ndarray]:
     """``(perm, signs)`` maximising the matched correlation in the channel group: for
     ``"perm"`` ``sum_i corr[i, perm[i]]`` (signs all +1); for ``"signed"``
     ``sum_i |corr[i, perm[i]]|`` with ``signs[i]`` the sign of ``corr[i, perm[i]]`` (+1 at 0),
@@ -438,7 +438,7 @@ def match_activations(net_a: nn.Module, net_b: nn.Module, images: Tensor,
     pre = {repair_point(net_a, i): li for li, i in enumerate(layers)}
     dev = reference_tensor(net_a).device
     widths = [sa[i].shape_out[0] for i in layers]
-    cross = [_Cross(c, dev) for c in widths]
+    cross = [CrossMoments(c, dev) for c in widths]
     moms = [Moments(2 * c, dev) for c in widths]
     last = max(list(post) + list(pre), default=-1)
     for k, y in stacked_passes(net_a, net_b, images, batch_size, last):
@@ -450,7 +450,7 @@ def match_activations(net_a: nn.Module, net_b: nn.Module, images: Tensor,
     stats = [m.stats() for m in moms]
     stats_a = [(m[:c], sd[:c]) for (m, sd), c in zip(stats, widths)]
     stats_b = [(m[c:], sd[c:]) for (m, sd), c in zip(stats, widths)]
-    assigned = [_assign(c, g) for c, g in zip(corrs, groups)]
+    assigned = [assign_channels(c, g) for c, g in zip(corrs, groups)]
     return MatchResult(perms=[p for p, _ in assigned], correlations=corrs, layers=layers,
                        n_images=int(images.shape[0]),
                        pre_mean_a=[s[0] for s in stats_a], pre_std_a=[s[1] for s in stats_a],

@@ -70,7 +70,7 @@ _STD_FLOOR = 1e-30
 
 
 # ----------------------------------------------------------------------------- permuting
-def _as_perm(p: Sequence[int] | np.ndarray | Tensor, c: int, i: int) -> Tensor:
+def as_permutation(p: Sequence[int] | np.ndarray | Tensor, c: int, i: int) -> Tensor:
     p = torch.as_tensor(np.asarray(p), dtype=torch.long)
     if p.shape != (c,) or not torch.equal(p.sort().values, torch.arange(c)):
         raise ValueError(f"perms: layer {i} needs a permutation of range({c})")
@@ -143,7 +143,8 @@ def permute_network(net: nn.Module, perms: Sequence[Sequence[int] | np.ndarray |
         if i not in hidden:
             raise ValueError(f"layers: {i} is not a hidden conv / linear layer (hidden: {hidden})")
         c = steps[i].shape_out[0]
-        pmap[i] = (_as_perm(p, c, i), None if signs is None else _as_signs(signs[li], c, i, net))
+        pmap[i] = (as_permutation(p, c, i),
+                   None if signs is None else _as_signs(signs[li], c, i, net))
     out = copy.deepcopy(net)
     idx: Tensor | None = None
     sgn: Tensor | None = None
@@ -301,7 +302,7 @@ def _repair_endpoints(net_a: nn.Sequential, net_b_aligned: nn.Sequential, images
     return sa, sb
 
 
-def _repair_targets(sa: list, sb: list, alpha: float,
+def repair_targets(sa: list, sb: list, alpha: float,
                     dev: torch.device) -> list[tuple[Tensor, Tensor]]:
     """Per layer ``(mu_t, sigma_t)``: the endpoints' statistics interpolated at ``alpha``."""
     targets = []
@@ -332,21 +333,21 @@ def _renormalised_pass(out: nn.Sequential, images: Tensor, layers: list[int],
             if li is not None:
                 mean, var = moms[li].update(x)
                 mu_t, sd_t = targets[li]
-                scale = _safe_ratio(sd_t, var.sqrt())
+                scale = safe_ratio(sd_t, var.sqrt())
                 shift = mu_t - mean * scale
                 x = torch.addcmul(_bshape(shift.to(x.dtype), x), x,
                                   _bshape(scale.to(x.dtype), x))
     return moms
 
 
-def _fold_into(m: nn.Module, is_bn: bool, mom: Moments, target: tuple[Tensor, Tensor],
+def fold_into(m: nn.Module, is_bn: bool, mom: Moments, target: tuple[Tensor, Tensor],
                ref: Tensor) -> None:
     """Fold ``y -> (y - mu) / sigma * sigma_t + mu_t`` into BatchNorm ``m``'s affine parameters
     (made affine if needed) or into conv / linear ``m``'s weight and bias (``is_bn`` False)."""
     dev, dt = ref.device, ref.dtype
     mu, sd = (torch.as_tensor(v, device=dev) for v in mom.stats())
     mu_t, sd_t = target
-    s = _safe_ratio(sd_t, sd)
+    s = safe_ratio(sd_t, sd)
     if is_bn:                                    # BatchNorm output
         if m.weight is None:
             c = m.num_features
@@ -369,7 +370,7 @@ def _fold_correction(out: nn.Sequential, i: int, mom: Moments, target: tuple[Ten
     """Fold ``y -> (y - mu) / sigma * sigma_t + mu_t`` at hidden layer i's REPAIR point into its
     BatchNorm's affine parameters (made affine if needed) or its conv / linear weight and bias."""
     k = repair_point(out, i)
-    _fold_into(out[k], k != i, mom, target, ref)
+    fold_into(out[k], k != i, mom, target, ref)
 
 
 def repair(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
@@ -410,7 +411,7 @@ def repair(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
     sa, sb = _repair_endpoints(net_a, net_b_aligned, images, layers, batch_size, match)
     out = copy.deepcopy(net_mid).eval()
     ref = reference_tensor(out)
-    targets = _repair_targets(sa, sb, alpha, ref.device)
+    targets = repair_targets(sa, sb, alpha, ref.device)
     with torch.no_grad():
         moms = _renormalised_pass(out, images, layers, targets, batch_size, ref)
         for li, i in enumerate(layers):
@@ -418,7 +419,7 @@ def repair(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
     return out.eval()
 
 
-def _safe_ratio(num: Tensor, den: Tensor) -> Tensor:
+def safe_ratio(num: Tensor, den: Tensor) -> Tensor:
     """``num / den`` per channel, 1 where ``den`` is (relatively) zero: a dead channel is only
     shifted to its target mean."""
     dead = den <= DEAD_STD_RTOL * den.max().clamp_min(_STD_FLOOR)

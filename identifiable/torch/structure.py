@@ -50,10 +50,10 @@ __all__ = ["BATCHNORMS", "Step", "analyse", "hidden_layers", "hidden_units", "re
 
 #: the BatchNorm modules a supported net may hold
 BATCHNORMS = (nn.BatchNorm2d, nn.BatchNorm1d)
-_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.Dropout)
-_TRANSPARENT = (nn.Identity, nn.Dropout)      # identities in eval mode
-_WINDOW_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
-_ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.Identity, nn.Dropout)
+TRANSPARENT = (nn.Identity, nn.Dropout)      # identities in eval mode
+WINDOW_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 _SUPPORTED = ("Conv2d (groups=1), BatchNorm2d, BatchNorm1d, ReLU, LeakyReLU, GELU, Tanh, "
               "Sigmoid, Identity, Dropout, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, "
               "AdaptiveMaxPool2d, Flatten, Linear")
@@ -126,14 +126,14 @@ def _features_of(m: nn.Module) -> int | None:
 def _input_shape(mods: Sequence[nn.Module], input_size: tuple[int, int] | None) -> tuple:
     """The shape entering the net: a feature vector when the first shape-defining module is
     Linear / BatchNorm1d, else a map of ``input_size`` (None: unknown)."""
-    first = next((m for m in mods if not isinstance(m, _POINTWISE)), None)
+    first = next((m for m in mods if not isinstance(m, POINTWISE)), None)
     if isinstance(first, (nn.Linear, nn.BatchNorm1d)):
         return (_features_of(first),)
     h, w = (None, None) if input_size is None else (int(input_size[0]), int(input_size[1]))
     return (None, h, w)
 
 
-def _conv_out(m: nn.Conv2d, shape: tuple, where: str) -> tuple:
+def conv_out(m: nn.Conv2d, shape: tuple, where: str) -> tuple:
     if m.groups != 1:
         raise ValueError(f"{where}: only groups=1 convolutions are supported, got "
                          f"groups={m.groups}")
@@ -150,7 +150,7 @@ def _conv_out(m: nn.Conv2d, shape: tuple, where: str) -> tuple:
             _window_out(shape[2], k[1], s[1], p[1], d[1], False, where))
 
 
-def _linear_out(m: nn.Linear, shape: tuple, where: str) -> tuple:
+def linear_out(m: nn.Linear, shape: tuple, where: str) -> tuple:
     if len(shape) != 1:
         raise ValueError(f"{where}: receives a 4-D map; put an nn.Flatten before it")
     if shape[0] is not None and shape[0] != m.in_features:
@@ -159,7 +159,7 @@ def _linear_out(m: nn.Linear, shape: tuple, where: str) -> tuple:
     return (m.out_features,)
 
 
-def _batchnorm_out(m: nn.Module, shape: tuple, where: str) -> tuple:
+def batchnorm_out(m: nn.Module, shape: tuple, where: str) -> tuple:
     flat = len(shape) == 1
     if not m.track_running_stats:
         raise ValueError(f"{where}: BatchNorm without running statistics is not "
@@ -171,11 +171,11 @@ def _batchnorm_out(m: nn.Module, shape: tuple, where: str) -> tuple:
     return (m.num_features,) + tuple(shape[1:])
 
 
-def _pool_out(m: nn.Module, shape: tuple, where: str) -> tuple[tuple, str]:
+def pool_out(m: nn.Module, shape: tuple, where: str) -> tuple[tuple, str]:
     """Output shape and kind (``pool`` or ``adaptive``) of a window or adaptive pool."""
     if len(shape) == 1:
         raise ValueError(f"{where}: receives flattened features, expected a 4-D map")
-    if isinstance(m, _WINDOW_POOLS):
+    if isinstance(m, WINDOW_POOLS):
         k, s, p, d, c = window_params(m)
         return (shape[0], _window_out(shape[1], k[0], s[0], p[0], d[0], c, where),
                 _window_out(shape[2], k[1], s[1], p[1], d[1], c, where)), "pool"
@@ -195,7 +195,7 @@ def _flatten_out(m: nn.Flatten, shape: tuple, later: Sequence[nn.Module],
         raise ValueError(f"{where}: only Flatten(start_dim=1, end_dim=-1) is supported")
     c, h, w = shape
     spatial = h * w if h is not None and w is not None else None
-    nxt = next((mm for mm in later if not isinstance(mm, _POINTWISE)), None)
+    nxt = next((mm for mm in later if not isinstance(mm, POINTWISE)), None)
     feats = _features_of(nxt) if nxt is not None else None
     if c is None and feats is not None and spatial is not None and feats % spatial == 0:
         c = feats // spatial        # Flatten straight on the input images
@@ -229,15 +229,15 @@ def analyse(net: nn.Module, input_size: tuple[int, int] | None = None) -> list[S
         where = f"module {i} ({type(m).__name__})"
         spatial = None
         if isinstance(m, nn.Conv2d):
-            out, kind = _conv_out(m, shape, where), "conv"
+            out, kind = conv_out(m, shape, where), "conv"
         elif isinstance(m, nn.Linear):
-            out, kind = _linear_out(m, shape, where), "linear"
+            out, kind = linear_out(m, shape, where), "linear"
         elif isinstance(m, BATCHNORMS):
-            out, kind = _batchnorm_out(m, shape, where), "bn"
-        elif isinstance(m, _POINTWISE):
+            out, kind = batchnorm_out(m, shape, where), "bn"
+        elif isinstance(m, POINTWISE):
             out, kind = shape, "act"
-        elif isinstance(m, _WINDOW_POOLS + _ADAPTIVE_POOLS):
-            out, kind = _pool_out(m, shape, where)
+        elif isinstance(m, WINDOW_POOLS + ADAPTIVE_POOLS):
+            out, kind = pool_out(m, shape, where)
         elif isinstance(m, nn.Flatten):
             shape, out, spatial = _flatten_out(m, shape, mods[i + 1:], where)
             kind = "flatten"
@@ -262,7 +262,7 @@ def hidden_layers(steps: Sequence[Step]) -> list[int]:
 def repair_point(net: nn.Sequential, i: int) -> int:
     """REPAIR's point of hidden layer i: its BatchNorm's output if one follows, else its own."""
     j = i + 1
-    while j < len(net) and isinstance(net[j], _TRANSPARENT):
+    while j < len(net) and isinstance(net[j], TRANSPARENT):
         j += 1
     return j if j < len(net) and isinstance(net[j], BATCHNORMS) else i
 
@@ -270,7 +270,7 @@ def repair_point(net: nn.Sequential, i: int) -> int:
 def matching_point(net: nn.Sequential, i: int) -> int:
     """Matching point of hidden layer i: the end of the run of BN / activations after it."""
     j = i
-    while j + 1 < len(net) and isinstance(net[j + 1], BATCHNORMS + _POINTWISE):
+    while j + 1 < len(net) and isinstance(net[j + 1], BATCHNORMS + POINTWISE):
         j += 1
     return j
 
@@ -305,7 +305,7 @@ def activation_name(m: nn.Module) -> str | None:
     """
     from identifiable.torch.bridge import activation_name as _name
 
-    if isinstance(m, _POINTWISE):
+    if isinstance(m, POINTWISE):
         return _name(m)
     raise ValueError(f"{type(m).__name__}: not a supported pointwise module")
 
@@ -362,7 +362,7 @@ def _sign_rule(m: nn.Module) -> str | None:
         return None
     if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
         return "max(-x) = -min(x), a max-pool does not commute with negating a channel"
-    if isinstance(m, _POINTWISE):
+    if isinstance(m, POINTWISE):
         odd, why = odd_activation(m)
         return None if odd else why
     return f"{type(m).__name__} is not known to commute with negating a channel"
