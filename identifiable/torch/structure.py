@@ -314,14 +314,13 @@ def activation_name(m: nn.Module) -> str | None:
 def _odd_by_name(name: str) -> tuple[bool, str]:
     """:func:`odd_activation` of a library activation (the derivation is cached here)."""
     from identifiable import activations
-    from identifiable.latent_groups import GeneralLinear
     from identifiable.verdict import UndecidedError
 
     try:
         group = activations.get(name).intertwiner_group(1)
     except (UndecidedError, ValueError) as exc:
         return False, f"the library cannot derive K({name}) ({exc}), treated as not odd"
-    if isinstance(group, GeneralLinear):
+    if group.family == "GL":  # the group says what it is
         return True, f"{name} is linear: K = GL contains the signed permutations"
     sc = group.scalings
     words = _K_WORDS[sc.kind]
