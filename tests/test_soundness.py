@@ -403,3 +403,25 @@ def test_exact_ranks_and_inverses_survive_unreduced_field_elements():
         zero.inverse(sp.Matrix([[a, 3], [1, 1]]), "M")
     inv = zero.inverse(sp.Matrix([[a, 2], [1, 1]]), "M")
     assert all(zero.decide_zero(v).is_zero for v in inv - sp.Matrix([[1, -2], [-1, 3]]))
+
+
+def test_float_gl_alignment_is_not_refuted_by_small_singular_values():
+    """Regression (fuzz case align:6666, seed 20261128): for K = GL (identity / leaky_relu:1)
+    theta2 = k . theta with an ill-conditioned k has singular values below tol; the aligner
+    refuted on a numeric rank with an absolute threshold. It now refutes only when no A can fit
+    every entry within tol (a Frobenius bound), and still refutes unrelated parameters."""
+    rng = np.random.default_rng(3)
+    m = idf.MLP([3, 4, 4, 1], "leaky_relu:1")
+    th = m.params([rng.standard_normal((4, 3)), rng.standard_normal((4, 4)),
+                   rng.standard_normal((1, 4))],
+                  [rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(1)])
+    U, _, Vt = np.linalg.svd(rng.standard_normal((4, 4)))
+    k1 = U @ np.diag([3.0, 1.0, 0.5, 2e-4]) @ Vt  # invertible, far from well conditioned
+    k2 = np.linalg.qr(rng.standard_normal((4, 4)))[0]
+    th2 = m.transform(th, [k1, k2])
+    v = idf.align(m, th, th2, tol=1e-3)
+    assert v.status == "checked", v
+    other = m.params([rng.standard_normal((4, 3)), rng.standard_normal((4, 4)),
+                      rng.standard_normal((1, 4))],
+                     [rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(1)])
+    assert idf.align(m, th, other, tol=1e-3).status == "refuted"
