@@ -153,7 +153,12 @@ class ScalingSet:
         """The partner scaling c(a) with sigma(a x) = c(a) sigma(x); exact for exact ``a``."""
         if isinstance(a, (float, np.floating)):
             return float(sp.lambdify(_a, self.partner, "numpy")(a))
-        return sp.simplify(self.partner.subs(_a, sp.sympify(a)))
+        e = self.partner.subs(_a, sp.sympify(a))
+        # simplify only modest expressions: on values with huge rationals (a float's exact
+        # value, a disguised zero) its logcombine runs for minutes; the value is the same, and
+        # every later comparison goes through identifiable.zero
+        huge = any(abs(q.p) > 10**12 or q.q > 10**12 for q in e.atoms(sp.Rational))
+        return e if huge or sp.count_ops(e) > 200 else sp.simplify(e)
 
     def c_numeric(self, a: np.ndarray) -> np.ndarray:
         """Vectorised partner scaling for float arrays."""

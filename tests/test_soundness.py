@@ -425,3 +425,17 @@ def test_float_gl_alignment_is_not_refuted_by_small_singular_values():
                       rng.standard_normal((1, 4))],
                      [rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(1)])
     assert idf.align(m, th, other, tol=1e-3).status == "refuted"
+
+
+def test_partner_scaling_of_a_tiny_transcendental_value_is_fast():
+    """Fuzz timeouts exact_zero:134 / 271 (seed 20261128): c(a) = a^2 on a = 2 log 2 - (a
+    28-digit rational) went through sympy's simplify, whose logcombine ran for minutes. The
+    value is only compared later (through identifiable.zero), so it is no longer simplified."""
+    import time
+
+    import sympy as sp
+
+    a = sp.Rational(-693147180559945309417232121, 500000000000000000000000000) + 2 * sp.log(2)
+    t0 = time.perf_counter()
+    v = idf.check_intertwiner("power:2", sp.Matrix([[a]]), sp.Matrix([[sp.Rational(1, 4)]]))
+    assert v.status == "refuted" and time.perf_counter() - t0 < 5.0
