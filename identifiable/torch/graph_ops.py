@@ -326,25 +326,11 @@ def reset_bn_graph(net: nn.Module, images: Tensor, batch_size: int = 500) -> nn.
     """:func:`identifiable.torch.merge.reset_bn_stats` for a general module: every BatchNorm's
     running statistics recomputed on ``images`` (cumulative averages, only BatchNorms in train
     mode, no grad); returned in eval mode. [BK23] Table 3: statistics reset after merging."""
+    from identifiable.torch.merge import recompute_bn_stats
+
     check_images(images)
     analyse_for(net, images)
-    out = copy.deepcopy(net).eval()
-    bns = [m for m in out.modules() if isinstance(m, BATCHNORMS)]
-    if not bns:
-        return out
-    ref = reference_tensor(out)
-    saved = []
-    for bn in bns:
-        saved.append(bn.momentum)
-        bn.reset_running_stats()
-        bn.momentum = None
-        bn.train()
-    with torch.no_grad():
-        for sl in batches(images.shape[0], batch_size):
-            out(to_net(images[sl], ref))
-    for bn, mom in zip(bns, saved):
-        bn.momentum = mom
-    return out.eval()
+    return recompute_bn_stats(net, images, batch_size)
 
 
 # ----------------------------------------------------------------------------- REPAIR

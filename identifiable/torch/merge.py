@@ -248,8 +248,15 @@ def reset_bn_stats(net: nn.Module, images: Tensor, batch_size: int = 500) -> nn.
         return reset_bn_graph(net, images, batch_size)
     check_images(images)
     analyse(net)
+    return recompute_bn_stats(net, images, batch_size)
+
+
+def recompute_bn_stats(net: nn.Module, images: Tensor, batch_size: int) -> nn.Module:
+    """A copy of ``net`` (already validated) whose BatchNorms' running statistics are
+    recomputed on ``images`` as cumulative averages (only the BatchNorms in train mode, no
+    grad); returned in eval mode. Shared by the Sequential and the graph paths."""
     out = copy.deepcopy(net).eval()
-    bns = [m for m in out if isinstance(m, BATCHNORMS)]
+    bns = [m for m in out.modules() if isinstance(m, BATCHNORMS)]
     if not bns:
         return out
     ref = reference_tensor(out)
