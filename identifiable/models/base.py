@@ -146,8 +146,21 @@ class Model:
         raise NotImplementedError(f"{type(self).__name__} declares no latent groups")
 
     def latent_groups(self) -> list:
-        """``[K_1, ..., K_{L-1}]``."""
+        """``[K_1, ..., K_{L-1}]`` (Section 5.1 [SMBK26]; a model with other latent spaces, such
+        as the residual MLP's shared stream, overrides it)."""
         return [self.latent_group(i) for i in range(1, self.depth)]
+
+    @property
+    def symmetry_dimension(self) -> int:
+        """``dim K``: the sum of the Lie dimensions of :meth:`latent_groups` (0 for finite
+        groups)."""
+        return sum(K.dimension for K in self.latent_groups())
+
+    def random_k(self, seed: Any = None, *, exact: bool = False) -> list:
+        """A seeded random element of ``K``, one per group of :meth:`latent_groups` (exact
+        entries with ``exact=True``)."""
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        return [K.random_exact(rng) if exact else K.random(rng) for K in self.latent_groups()]
 
     def transform(self, theta: Any, k: Sequence[Any]) -> Any:
         """``k . theta``: the action of ``k = (k_1, ..., k_{L-1})`` in ``K`` on parameters that

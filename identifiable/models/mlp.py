@@ -503,21 +503,6 @@ class MLP(Model):
                 f"layer {i} (activation[{i - 1}] = {act.name}): no derived intertwiner group "
                 f"K_{i}: {exc}", exc.verdict) from None
 
-    def latent_groups(self) -> list[LatentGroup]:
-        """``[K_1, ..., K_{L-1}]`` (Section 5.1 [SMBK26])."""
-        return [self.latent_group(i) for i in range(1, self.depth)]
-
-    @property
-    def symmetry_dimension(self) -> int:
-        """``dim K = sum_i dim K_i`` (Lie dimension; 0 for finite groups)."""
-        return sum(K.dimension for K in self.latent_groups())
-
-    def random_k(self, seed: int | np.random.Generator | None = None, *,
-                 exact: bool = False) -> list:
-        """A seeded random element ``k = (A_1, ..., A_{L-1})`` of ``K``."""
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        return [K.random_exact(rng) if exact else K.random(rng) for K in self.latent_groups()]
-
     def _k(self, k: Sequence[Any], tol: float | None = None) -> list[tuple]:
         """Validate k and return [(A_i, B_i, B_i^{-1}), ...]."""
         k = list(k)

@@ -603,17 +603,6 @@ class ResidualMLP(Model):
         """``[K_s, K_1, ..., K_B]``."""
         return [self.latent_group(j) for j in range(self.n_blocks + 1)]
 
-    @property
-    def symmetry_dimension(self) -> int:
-        """``dim K = dim K_s + sum_b dim K_b``."""
-        return sum(K.dimension for K in self.latent_groups())
-
-    def random_k(self, seed: int | np.random.Generator | None = None, *,
-                 exact: bool = False) -> list:
-        """A seeded random ``k = (S^, A_1, ..., A_B)`` in ``K``."""
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        return [K.random_exact(rng) if exact else K.random(rng) for K in self.latent_groups()]
-
     def _stream_matrix(self, S: Any) -> Any:
         """The augmented ``(d+1) x (d+1)`` matrix of the stream element."""
         return S if self.bias else affine(S)
