@@ -42,10 +42,14 @@ _MAX_BRANCHES = 2000
 
 
 # ---------------------------------------------------------------------------------- inputs
-def check_pair(model: MLP, theta: Any, theta2: Any) -> tuple[Theta, Theta, bool]:
-    """Two parameters of ``model`` validated (numeric, not symbolic) and whether both are exact."""
-    if not isinstance(model, MLP):
-        raise TypeError(f"model: expected an MLP, got {type(model).__name__}")
+def check_pair(model: Any, theta: Any, theta2: Any,
+               model_type: type = MLP) -> tuple[Any, Any, bool]:
+    """Two parameters of ``model`` (a ``model_type``) validated (numeric, not symbolic), as
+    floats unless both are exact, and whether both are exact."""
+    if not isinstance(model, model_type):
+        article = "an" if model_type.__name__[0] in "AEIMOU" else "a"
+        raise TypeError(f"model: expected {article} {model_type.__name__}, got "
+                        f"{type(model).__name__}")
     theta = model.check_theta(theta, "theta")
     theta2 = model.check_theta(theta2, "theta2")
     if theta.kind == "symbolic" or theta2.kind == "symbolic":

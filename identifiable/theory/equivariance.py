@@ -53,6 +53,7 @@ __all__ = [
     "random_equivariant_params",
     "EquivariantCase",
     "planted_equivariant_mlp",
+    "summand_representation",
 ]
 
 
@@ -604,6 +605,26 @@ class EquivariantCase:
     group_order: int
 
 
+def summand_representation(P: list, kinds: Sequence[str], name: str = "kinds") -> list:
+    """The generators of a direct sum of summands of the permutation representation ``P`` (its
+    generator matrices): ``"perm"`` (``P`` itself), ``"twisted"`` (times the sign character, a
+    signed permutation representation) or ``"trivial"`` (the 1-dimensional trivial one); the
+    building block of the planted equivariant networks."""
+    signs = [int(sp.Matrix(M).det()) for M in P]
+    one = [sp.ImmutableMatrix([[1]]) for _ in P]
+    parts = []
+    for kind in kinds:
+        if kind == "perm":
+            parts.append(P)
+        elif kind == "twisted":
+            parts.append([M * s for M, s in zip(P, signs)])
+        elif kind == "trivial":
+            parts.append(one)
+        else:
+            raise ValueError(f"{name}: unknown summand {kind!r} (perm, twisted, trivial)")
+    return [sp.ImmutableMatrix(sp.diag(*[p[j] for p in parts])) for j in range(len(P))]
+
+
 def planted_equivariant_mlp(activation: str, perms: Sequence[Sequence[int]],
                             hidden: Sequence[Sequence[str]], *, invariant: bool = False,
                             seed: int = 0, scramble: bool = True) -> EquivariantCase:
@@ -624,22 +645,10 @@ def planted_equivariant_mlp(activation: str, perms: Sequence[Sequence[int]],
     P = [sp.ImmutableMatrix(matrix_of_permutation(p).tolist()) for p in perms]
     P = [M for M in P if M != sp.eye(n)] or [sp.ImmutableMatrix(
         matrix_of_permutation(list(range(1, n)) + [0]).tolist())]
-    signs = [int(sp.Matrix(M).det()) for M in P]
     one = [sp.ImmutableMatrix([[1]]) for _ in P]
     reps, widths = [P], [n]
     for blocks in hidden:
-        parts = []
-        for kind in blocks:
-            if kind == "perm":
-                parts.append(P)
-            elif kind == "twisted":
-                parts.append([M * s for M, s in zip(P, signs)])
-            elif kind == "trivial":
-                parts.append(one)
-            else:
-                raise ValueError(f"hidden: unknown summand {kind!r} (perm, twisted, trivial)")
-        reps.append([sp.ImmutableMatrix(sp.diag(*[p[j] for p in parts]))
-                     for j in range(len(P))])
+        reps.append(summand_representation(P, blocks, "hidden"))
         widths.append(reps[-1][0].shape[0])
     reps.append(one if invariant else P)
     widths.append(1 if invariant else n)

@@ -57,6 +57,7 @@ from identifiable.theory.equivariance import (
     certified_counterexample,
     group_pair,
     is_equivariant,
+    summand_representation,
 )
 from identifiable.theory.latent_actions import Generators, Rewrite, Theorem41Steps, steps_for
 from identifiable.verdict import Verdict
@@ -567,15 +568,9 @@ def align_residual(model: ResidualMLP, theta: Any, theta2: Any, *, tol: float | 
     docstring for the algorithm."""
     tol = validate_tol(tol)
     max_branches = validate_count(max_branches, "max_branches")
-    if not isinstance(model, ResidualMLP):
-        raise TypeError(f"model: expected a ResidualMLP, got {type(model).__name__}")
-    theta = model.check_theta(theta, "theta")
-    theta2 = model.check_theta(theta2, "theta2")
-    if theta.kind == "symbolic" or theta2.kind == "symbolic":
-        raise ValueError("theta: symbolic parameters; substitute values first")
-    exact = theta.exact and theta2.exact
-    if not exact:
-        theta, theta2 = theta.numeric, theta2.numeric
+    from identifiable.theory.align import check_pair
+
+    theta, theta2, exact = check_pair(model, theta, theta2, ResidualMLP)
     try:
         return _ResidualAligner(model, theta, theta2, exact, tol, max_branches).run()
     except _zero.UndecidedZero as exc:
@@ -934,22 +929,6 @@ class ResidualCase:
     group_order: int
 
 
-def _summands(P: list, kinds: list[str]) -> list:
-    signs = [int(sp.Matrix(M).det()) for M in P]
-    one = [sp.ImmutableMatrix([[1]]) for _ in P]
-    parts = []
-    for kind in kinds:
-        if kind == "perm":
-            parts.append(P)
-        elif kind == "twisted":
-            parts.append([M * s for M, s in zip(P, signs)])
-        elif kind == "trivial":
-            parts.append(one)
-        else:
-            raise ValueError(f"unknown summand {kind!r} (perm, twisted, trivial)")
-    return [sp.ImmutableMatrix(sp.diag(*[p[j] for p in parts])) for j in range(len(P))]
-
-
 def planted_equivariant_residual(activation: str, perms: list, stream: list[str],
                                  blocks: list[list[str]], *, invariant: bool = False,
                                  bias: bool = True, seed: int = 0,
@@ -968,8 +947,8 @@ def planted_equivariant_residual(activation: str, perms: list, stream: list[str]
     perms = [list(p) for p in perms]
     n = len(perms[0])
     P = [sp.ImmutableMatrix(matrix_of_permutation(p).tolist()) for p in perms]
-    rs = _summands(P, stream)
-    rb = [_summands(P, kinds) for kinds in blocks]
+    rs = summand_representation(P, stream, "stream")
+    rb = [summand_representation(P, kinds, "blocks") for kinds in blocks]
     one = [sp.ImmutableMatrix([[1]]) for _ in P]
     rout = one if invariant else P
     d_s = rs[0].shape[0]
