@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float",
-           "device", "out_dir", "json_path"]
+           "device", "out_dir", "json_path", "add_results_arguments"]
 
 
 def _int(text: str) -> int:
@@ -112,3 +112,15 @@ def json_path(text: str) -> str:
     if p.exists() and not os.access(p, os.W_OK):
         raise argparse.ArgumentTypeError(f"cannot overwrite {text!r} (permission denied)")
     return text
+
+
+def add_results_arguments(p: argparse.ArgumentParser, what: str, tag_from: str) -> None:
+    """``--results DIR`` and ``--tag NAME``: leave a results record of the finished run
+    (:mod:`identifiable.results`; ``what`` says what it holds, ``tag_from`` what the default
+    tag is made of)."""
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help=f"also leave a results record (configuration, version, commit, wall "
+                        f"time, {what}) and the figures in DIR/<experiment>/<tag>/ (e.g. "
+                        f"results; see `identifiable report`)")
+    p.add_argument("--tag", default=None, metavar="NAME",
+                   help=f"the record's folder name under --results (default: from {tag_from})")

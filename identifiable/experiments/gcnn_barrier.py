@@ -104,13 +104,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fresh", action="store_true",
                    help="start over: retrain and overwrite the nets in DIR/nets (by default a "
                         "finished net of the same run is reused and an interrupted one resumed)")
-    p.add_argument("--results", default=None, metavar="DIR",
-                   help="also leave a results record (configuration, version, commit, wall "
-                        "time, per-net rows, merges) and the figures in DIR/gcnn-barrier/<tag>/ "
-                        "(see `identifiable report`)")
-    p.add_argument("--tag", default=None, metavar="NAME",
-                   help="the record's folder name under --results (default: from arch, data, "
-                        "width, epochs and seeds)")
+    A.add_results_arguments(p, "per-net rows, merges", "arch, data, width, epochs and seeds")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run on the embedded data (about a minute on a CPU; with "
                         "--arch resnet20: the default recipes, one seed)")

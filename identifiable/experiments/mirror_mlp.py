@@ -57,13 +57,7 @@ def add_common_arguments(p: argparse.ArgumentParser, out: str) -> None:
                         "is only measured, a checkpoint of another run is refused)")
     p.add_argument("--fresh", action="store_true",
                    help="start over: discard (overwrite) the checkpoints in --out")
-    p.add_argument("--results", default=None, metavar="DIR",
-                   help="also leave a results record (configuration, version, commit, wall "
-                        "time, rows) and the figures in DIR/<experiment>/<tag>/ (e.g. results; "
-                        "see `identifiable report`)")
-    p.add_argument("--tag", default=None, metavar="NAME",
-                   help="the record's folder name under --results (default: from data, epochs "
-                        "and seed)")
+    A.add_results_arguments(p, "rows", "data, epochs and seed")
     p.add_argument("--quick", action="store_true",
                    help="a quick smoke run on the embedded data (under 2 minutes on a CPU)")
     p.add_argument("--threads", type=A.positive_int, default=None, help="torch CPU threads")

@@ -35,17 +35,22 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return path
 
 
+def _load_file(path: Path, name: str, what: str, map_location: Any) -> Any:
+    """``torch.load(path, weights_only=True)`` (no code runs from the file); a missing file is
+    a FileNotFoundError and any unpickling failure a ValueError, both naming ``name``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: no such file {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise ValueError(f"{name}: {path} is not {what} ({type(exc).__name__}: {exc})") from None
+
+
 def load_checkpoint(path: str | os.PathLike, arch: dict[str, Any] | None = None,
                     map_location: Any = "cpu") -> dict[str, Any]:
     """Read a checkpoint (``weights_only=True``); refuse one whose arch differs from ``arch``."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint: no such file {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise ValueError(f"checkpoint: {path} is not a readable identifiable checkpoint "
-                         f"({type(exc).__name__}: {exc})") from exc
+    state = _load_file(path, "checkpoint", "a readable identifiable checkpoint", map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"checkpoint: {path} is not an identifiable checkpoint "
                          f"(expected format {FORMAT!r})")
@@ -118,13 +123,7 @@ def load_state_dict_file(module: torch.nn.Module, path: str | os.PathLike,
     the module, is refused with a ValueError naming ``name`` and listing the missing and
     unexpected keys and the shape mismatches."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{name}: no such file {path}")
-    try:
-        sd = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise ValueError(f"{name}: {path} is not a readable weights file "
-                         f"({type(exc).__name__}: {exc})") from None
+    sd = _load_file(path, name, "a readable weights file", map_location)
     if isinstance(sd, dict) and sd.get("format") == FORMAT and isinstance(sd.get("model"), dict):
         sd = sd["model"]
     if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
