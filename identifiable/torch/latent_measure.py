@@ -526,6 +526,17 @@ class _Capture:
             h.remove()
 
 
+def _as_rep(rep: Any, name: str) -> Any:
+    """A list of generator matrices (as everywhere in the library) as a ``Rep``; anything else
+    unchanged (the caller checks its type)."""
+    if not isinstance(rep, (list, tuple)):
+        return rep
+    try:
+        return Rep(list(rep), name=name)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 # ------------------------------------------------------------------------------- main entry
 @torch.no_grad()
 def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
@@ -621,11 +632,7 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
     # ---- groups
     if isinstance(rep_in, str):
         rep_in = image_group(rep_in, in_shape)
-    elif isinstance(rep_in, (list, tuple)):  # generator matrices, as everywhere in the library
-        try:
-            rep_in = Rep(list(rep_in), name="G")
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"rep_in: {exc}") from None
+    rep_in = _as_rep(rep_in, "rep_in")
     if not isinstance(rep_in, Rep):
         raise TypeError(f"rep_in: expected an identifiable.groups.Rep, a list of generator "
                         f"matrices or one of {IMAGE_GROUPS}, got {type(rep_in).__name__}")
@@ -641,11 +648,7 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
                          f"convolution expects {declared[1]} input channels")
     n_gens = len(rep_in.generator_indices)
     if rep_out is not None:
-        if isinstance(rep_out, (list, tuple)):
-            try:
-                rep_out = Rep(list(rep_out), name="G_out")
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"rep_out: {exc}") from None
+        rep_out = _as_rep(rep_out, "rep_out")
         if not isinstance(rep_out, Rep):
             raise TypeError(f"rep_out: expected an identifiable.groups.Rep, got "
                             f"{type(rep_out).__name__}")
