@@ -139,8 +139,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "attention-heads": ("layer", "mirror", "ls_error", "k_error", "head_perm_from_maps",
                         "head_perm_from_action", "agree", "test_mse"),
     "gcnn-barrier": ("arch", "recipe", "seed", "width", "epochs", "accuracy",
-                     "invariance_error", "barrier", "barrier_repair"),
+                     "invariance_error", "barrier", "barrier_repair", "barrier_repair_train",
+                     "barrier_repair_eval"),
 }
+
+#: the REPAIR endpoint convention of a gcnn-barrier record that does not name one: before
+#: ``--repair-endpoints`` existed the library measured the endpoints in eval mode only
+LEGACY_REPAIR_ENDPOINTS = "eval"
 
 
 def _cell(v: Any) -> str:
@@ -166,8 +171,11 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None
 
 def _settings_line(rec: ResultRecord) -> str:
     keys = ("data", "width", "epochs", "seeds", "recipes", "n_train", "n_probes", "probe",
-            "quick")
+            "repair_endpoints", "quick")
     parts = [f"{k}={_cell(rec.settings[k])}" for k in keys if k in rec.settings]
+    if rec.experiment == "gcnn-barrier" and "repair_endpoints" not in rec.settings:
+        parts.append(f"repair_endpoints={LEGACY_REPAIR_ENDPOINTS} (recorded before the "
+                     "option existed)")
     return ", ".join(parts) or "(no settings recorded)"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 
 import numpy as np
@@ -187,6 +188,17 @@ def _point_stats(net: nn.Sequential, k: int, x: torch.Tensor):
     """Per-channel mean and population std of the output of module k (eval mode)."""
     with torch.no_grad():
         y = net.eval()[:k + 1](x).double()
+    dims = [0] + list(range(2, y.dim()))
+    return y.mean(dims), y.var(dims, correction=0).sqrt()
+
+
+def _batch_point_stats(net: nn.Sequential, k: int, x: torch.Tensor, batch_size: int):
+    """Like :func:`_point_stats`, but every batch of ``batch_size`` images normalised by its own
+    BatchNorm statistics (a copy of the net in train mode): the REPAIR authors' endpoints."""
+    net = copy.deepcopy(net).train()
+    with torch.no_grad():
+        y = torch.cat([net[:k + 1](x[i:i + batch_size]).double()
+                       for i in range(0, x.shape[0], batch_size)])
     dims = [0] + list(range(2, y.dim()))
     return y.mean(dims), y.var(dims, correction=0).sqrt()
 
@@ -515,8 +527,12 @@ def test_reset_bn_stats_equals_data_statistics():
     assert _max_param_diff(align.reset_bn_stats(plain, x), plain) == 0.0
 
 
+@pytest.mark.parametrize("endpoints", ["train", "eval"])
 @pytest.mark.parametrize("bn", [True, False])
-def test_repair_exact_for_one_hidden_layer(bn):
+def test_repair_exact_for_one_hidden_layer(bn, endpoints):
+    """The repaired net's statistics at the REPAIR point are the interpolated endpoint
+    statistics, measured with the endpoints' BatchNorms in the convention asked for (train:
+    batch statistics per batch of ``batch_size``, computed here on train-mode copies)."""
     x = _images(30, seed=5)
 
     def one_layer(seed):
@@ -529,10 +545,12 @@ def test_repair_exact_for_one_hidden_layer(bn):
 
     a, b = one_layer(0), one_layer(1)
     mid = align.interpolate(a, b, 0.3)
-    out = align.repair(mid, a, b, x, alpha=0.3, batch_size=100)
+    out = align.repair(mid, a, b, x, alpha=0.3, batch_size=10, endpoints=endpoints)
     k = _pre_point(a, 0)
-    ma, sa = _point_stats(a, k, x)
-    mb, sb = _point_stats(b, k, x)
+    stats = _point_stats if endpoints == "eval" else functools.partial(_batch_point_stats,
+                                                                        batch_size=10)
+    ma, sa = stats(a, k, x)
+    mb, sb = stats(b, k, x)
     m, s = _point_stats(out, k, x)
     torch.testing.assert_close(m, 0.7 * ma + 0.3 * mb, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(s, 0.7 * sa + 0.3 * sb, rtol=1e-5, atol=1e-5)
@@ -546,8 +564,8 @@ def test_repair_restores_endpoint_statistics():
     match = align.match_activations(a, b, x, batch_size=40)
     b_al = align.permute_network(b, match.perms)
     mid = align.reset_bn_stats(align.interpolate(a, b_al, 0.5), x)
-    out = align.repair(mid, a, b_al, x, batch_size=40)
-    reused = align.repair(mid, a, b_al, x, batch_size=40, match=match)
+    out = align.repair(mid, a, b_al, x, batch_size=40, endpoints="eval")
+    reused = align.repair(mid, a, b_al, x, batch_size=40, match=match, endpoints="eval")
     assert _max_param_diff(out, reused) < 1e-4
     for i in align.hidden_units(a):
         k = _pre_point(a, i)
@@ -558,7 +576,60 @@ def test_repair_restores_endpoint_statistics():
         assert float(((s - s_t).abs() / s_t).max()) < 0.05
         assert float(((m - 0.5 * (ma + mb)).abs() / s_t).max()) < 0.05
     with pytest.raises(ValueError, match="measured on"):
-        align.repair(mid, a, b_al, x[:10], match=match)
+        align.repair(mid, a, b_al, x[:10], match=match, endpoints="eval")
+
+
+def test_repair_train_endpoints_use_batch_statistics_and_leave_the_nets_alone():
+    """endpoints="train" (the default, the REPAIR authors' convention) differs from "eval" on
+    nets whose running statistics are not the data's, ignores a match's eval-mode statistics,
+    leaves every buffer and training flag of the endpoints as it was, and unknown names are
+    refused."""
+    x = _images(120, seed=8)
+    a, b = random_cnn(8, spatial=2, hidden=8), random_cnn(9, spatial=2, hidden=8)
+    for n, net in ((0, a), (1, b)):
+        _randomise_bn(net, n)               # running statistics far from the data's
+    a.eval()
+    b.train()                               # training flags that must survive
+    before = [copy.deepcopy(n.state_dict()) for n in (a, b)]
+    match = align.match_activations(a, b, x, batch_size=40)
+    b_al = align.permute_network(b, match.perms)
+    mid = align.reset_bn_stats(align.interpolate(a, b_al, 0.5), x)
+    train = align.repair(mid, a, b_al, x, batch_size=40)
+    train_m = align.repair(mid, a, b_al, x, batch_size=40, match=match)
+    ev = align.repair(mid, a, b_al, x, batch_size=40, endpoints="eval")
+    assert _max_param_diff(train, train_m) < 1e-5
+    assert _max_param_diff(train, ev) > 1e-2
+    for net, sd in zip((a, b), before):
+        for key, v in net.state_dict().items():
+            assert torch.equal(v, sd[key]), key
+    assert not a.training and b.training and all(m.training for m in b.modules())
+    for i in align.hidden_units(a):        # targets: batch-statistics endpoints
+        k = _pre_point(a, i)
+        ma, sa = _batch_point_stats(a, k, x, 40)
+        mb, sb = _batch_point_stats(b_al, k, x, 40)
+        m, s = _point_stats(train, k, x)
+        s_t = 0.5 * (sa + sb)
+        assert float(((s - s_t).abs() / s_t).max()) < 0.05
+        assert float(((m - 0.5 * (ma + mb)).abs() / s_t).max()) < 0.05
+    with pytest.raises(ValueError, match="repair endpoints"):
+        align.repair(mid, a, b_al, x, endpoints="test")
+
+
+def test_barrier_reports_both_repair_conventions():
+    x = _images(60, seed=9)
+    labels = torch.arange(60) % 5
+    a, b = random_cnn(10, spatial=2), random_cnn(11, spatial=2)
+    res = align.merge_barrier(a, b, x, x, labels, batch_size=30,
+                              repair_endpoints=("eval", "train"))
+    assert res.repair_endpoints == "eval" and set(res.repairs) == {"train", "eval"}
+    assert res.barrier_repair == res.repairs["eval"]["barrier_repair"]
+    one = align.merge_barrier(a, b, x, x, labels, batch_size=30)
+    assert one.repair_endpoints == "train" and set(one.repairs) == {"train"}
+    assert one.barrier_repair == pytest.approx(res.repairs["train"]["barrier_repair"])
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["repairs"]["train"]["barrier_repair"] == res.repairs["train"]["barrier_repair"]
+    with pytest.raises(ValueError, match="repair_endpoints"):
+        align.gcnn_barrier(a, x, x, labels, repair_endpoints=())
 
 
 # ----------------------------------------------------------------------------- measures

@@ -220,10 +220,14 @@ def test_barrier_with_a_signed_permuted_copy_is_zero_only_when_k_aware():
     with torch.no_grad():
         labels = a(x).argmax(1)
     before = {k: v.clone() for k, v in b.state_dict().items()}
-    k_aware = itorch.merge_barrier(a, b, x, x, labels, batch_size=len(x))
+    k_aware = itorch.merge_barrier(a, b, x, x, labels, batch_size=len(x),
+                                   repair_endpoints=("eval", "train"))
     assert k_aware.accuracy_a == k_aware.accuracy_b == 1.0
     assert k_aware.accuracy_mid == 1.0 and k_aware.accuracy_mid_repair == 1.0
     assert k_aware.barrier == 0.0 and k_aware.barrier_repair == 0.0
+    # the authors' convention renormalises to batch statistics, which differ from the running
+    # ones by the unbiased-variance factor n / (n - 1): not exactly the identity on a self merge
+    assert k_aware.repairs["train"]["accuracy_mid_repair"] >= 0.99
     assert k_aware.groups == ["signed"] * 4
     plain = itorch.merge_barrier(a, b, x, x, labels, batch_size=len(x), group="perm")
     assert plain.accuracy_a == plain.accuracy_b == 1.0

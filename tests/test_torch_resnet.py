@@ -4,6 +4,7 @@ eq. (3), footnote 2)."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -169,10 +170,12 @@ def test_planted_permutation_of_every_group_is_recovered_and_merges_for_free():
     assert len(d["perms"]) == len(g.groups) and len(d["labels"]) == len(g.groups)
 
 
-def test_repair_restores_endpoint_statistics_on_a_resnet():
+@pytest.mark.parametrize("endpoints", ["train", "eval"])
+def test_repair_restores_endpoint_statistics_on_a_resnet(endpoints):
     """REPAIR at every producer's BatchNorm (branch and shortcut separately): the repaired
-    midpoint of two different nets has the interpolated statistics at its first REPAIR point,
-    with or without reusing the match's statistics."""
+    midpoint of two different nets has the interpolated endpoint statistics at its first REPAIR
+    point, with or without the match's statistics (used only by the eval convention); with
+    "train" the endpoints' statistics are those of train-mode copies, batch by batch."""
     x = _images(40, 16, seed=2)
     torch.manual_seed(2)
     a = _random_bn(resnet20(0.25), 2)
@@ -181,17 +184,22 @@ def test_repair_restores_endpoint_statistics_on_a_resnet():
     m = matching.match_activations(a, b, x, batch_size=20)
     bb = merge.permute_network(b, m.perms, m.signs, input_size=(16, 16))
     mid = merge.reset_bn_stats(merge.interpolate(a, bb, 0.5), x)
-    r1 = merge.repair(mid, a, bb, x, batch_size=20)
-    r2 = merge.repair(mid, a, bb, x, batch_size=20, match=m)
+    before = copy.deepcopy(a.state_dict())
+    r1 = merge.repair(mid, a, bb, x, batch_size=20, endpoints=endpoints)
+    r2 = merge.repair(mid, a, bb, x, batch_size=20, match=m, endpoints=endpoints)
     for k, v in r1.state_dict().items():
         assert torch.allclose(v.double(), r2.state_dict()[k].double(), atol=1e-4), k
+    assert all(torch.equal(v, before[k]) for k, v in a.state_dict().items())
 
-    def stem_stats(net):
-        y = net.bn1(net.conv1(x))
+    def stem_stats(net, batch_stats=False):
+        net = copy.deepcopy(net).train() if batch_stats else net.eval()
+        y = torch.cat([net.bn1(net.conv1(x[i:i + 20])) for i in (0, 20)])
         return y.mean((0, 2, 3)), y.std((0, 2, 3), unbiased=False)
 
+    train = endpoints == "train"
     with torch.no_grad():
-        (ma, sa), (mb, sb), (mr, sr) = stem_stats(a), stem_stats(bb), stem_stats(r1)
+        (ma, sa), (mb, sb) = stem_stats(a, train), stem_stats(bb, train)
+        mr, sr = stem_stats(r1)
     assert torch.allclose(mr, (ma + mb) / 2, atol=1e-4)
     assert torch.allclose(sr, (sa + sb) / 2, atol=1e-4)
 

@@ -17,8 +17,17 @@ per block's inner layer, come from its torch.fx trace, :mod:`identifiable.torch.
   (``barrier``) and with REPAIR (``barrier_repair``), with the absolute barriers, the accuracy of
   the flipped net and the permutation-order counts per layer (Figure 4).
 
+REPAIR is measured in both endpoint conventions (:func:`identifiable.torch.merge.repair`'s
+``endpoints``): ``train``, the REPAIR authors' code (the endpoints' BatchNorms normalise each
+batch with its own statistics) and ``eval`` (their running statistics). ``--repair-endpoints``
+picks the one reported as ``barrier_repair`` (default ``train``); the rows of ``results.json``
+and of the results record carry both (``barrier_repair_train``, ``barrier_repair_eval``) and the
+tables print both.
+
 Then, for the Table 4 baseline, the same interpolation barrier between two *different* trained
-nets: every pair of seeds of one recipe and, per seed, every pair of recipes (``--merge``).
+nets (``--merge``): ``paper`` (the default) merges every pair of seeds of one recipe and, per
+seed, the recipe pairs of the paper's Table 4 (among cnn, cnn-inv and gcnn); ``all`` every pair
+of recipes per seed; ``same`` only nets of one recipe.
 
 ResNets: the images are resized to ``--image-size`` (default 33 for ``resnet20``: odd widths at
 both stride-2 stages make the flip exact, as the paper's 225 instead of 224, Appendix A.2.1;
@@ -33,7 +42,8 @@ Prints a Table 2-style table (mean +- sample std over seeds) and the Table 4 tab
 ``OUT/results.json`` (everything), ``OUT/table.txt``, ``OUT/figure4.png`` (order histogram) and
 ``OUT/figure1-RECIPE.png`` (first-layer filters of seed 0 next to their matched flipped
 filters); ``--json FILE`` writes one row per trained net with the keys
-``recipe, seed, accuracy, invariance_error, barrier, barrier_repair``.
+``recipe, seed, accuracy, invariance_error, barrier, barrier_repair`` (``barrier_repair`` in the
+``--repair-endpoints`` convention).
 
 Under ``torchrun --nproc_per_node N`` the (recipe, seed) jobs and then the merge jobs are split
 between the processes (:mod:`identifiable.torch.distributed`; gloo on CPU, nccl on CUDA), and
@@ -57,6 +67,10 @@ __all__ = ["add_arguments", "run", "QUICK", "QUICK_RESNET", "format_table2", "fo
            "format_table4", "summarise", "stream_orders"]
 
 DEFAULT_RECIPES = ("cnn", "cnn-inv", "gcnn")
+#: the recipes whose cross pairs [BK23] Table 4 reports (``--merge paper``)
+TABLE4_RECIPES = ("cnn", "cnn-inv", "gcnn")
+#: ``--merge`` choices
+MERGE_MODES = ("none", "same", "paper", "all")
 
 #: ``--quick``: the embedded stand-in data, tiny nets, two epochs, two seeds, every recipe,
 #: Table 4 only within recipes; batch 64, so that the BatchNorm running statistics (momentum
@@ -123,9 +137,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default 5000)")
     p.add_argument("--n-inv", type=A.positive_int, default=None,
                    help="training images for the invariance error (default 5000)")
-    p.add_argument("--merge", choices=("none", "same", "all"), default=None,
-                   help="Table 4: merge different nets of one recipe (same) and of different "
-                        "recipes too (all; the default, 'same' with --quick)")
+    p.add_argument("--merge", choices=MERGE_MODES, default=None,
+                   help="Table 4: merge different nets of one recipe (same), and per seed the "
+                        "recipe pairs of [BK23] Table 4 among cnn, cnn-inv, gcnn (paper, the "
+                        "default; 'same' with --quick) or every pair of recipes (all)")
+    p.add_argument("--repair-endpoints", choices=("train", "eval"), default="train",
+                   help="REPAIR endpoint statistics reported as barrier_repair: BatchNorms "
+                        "with batch statistics as the REPAIR authors' code (train, the "
+                        "default) or with running statistics (eval); both are measured and "
+                        "tabulated")
 
 
 
@@ -134,7 +154,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
     s: dict[str, Any] = {"width": 1.0, "epochs": 30, "seeds": 3, "n_match": 5000,
                          "n_inv": 5000, "n_train": None, "n_test": None,
-                         "recipes": list(DEFAULT_RECIPES), "merge": "all", "batch_size": 256}
+                         "recipes": list(DEFAULT_RECIPES), "merge": "paper", "batch_size": 256}
     if args.quick:
         s.update(QUICK)
         s["recipes"] = list(recipe_names())
@@ -151,6 +171,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--recipe: unknown {unknown}; expected among {list(recipe_names())}")
     s["recipes"] = list(dict.fromkeys(s["recipes"]))
     s["arch"] = getattr(args, "arch", "vgg11")
+    s["repair_endpoints"] = getattr(args, "repair_endpoints", "train")
     size = getattr(args, "image_size", None)
     s["image_size"] = IMAGE_SIZE[s["arch"]] if size is None else size
     if s["seeds"] < 1:
@@ -179,23 +200,35 @@ def summarise(rows: list[dict[str, Any]], key: str = "recipe") -> dict[str, dict
         rs = [r for r in rows if r[key] == name]
         out[name] = {"n": len(rs)}
         for k in ("accuracy", "flip_accuracy", "invariance_error", "barrier", "barrier_abs",
-                  "barrier_repair", "barrier_repair_abs"):
+                  "barrier_repair", "barrier_repair_abs", "barrier_repair_train",
+                  "barrier_repair_eval"):
             if all(k in r for r in rs):
                 out[name][k] = _mean_std([r[k] for r in rs])
     return out
 
 
+def _repair_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(key, header) of the REPAIR barrier columns: one per endpoint convention the rows carry
+    (``barrier_repair_train`` / ``_eval``), else the one ``barrier_repair``."""
+    both = [(f"barrier_repair_{c}", f"REPAIR ({c} endpoints)") for c in ("train", "eval")]
+    if rows and all(k in r for r in rows for k, _ in both):
+        return both
+    return [("barrier_repair", "REPAIR")]
+
+
 def format_table2(rows: list[dict[str, Any]]) -> str:
-    """Table 2 [BK23]: accuracy, invariance error, GCNN barrier (BN reset / REPAIR)."""
+    """Table 2 [BK23]: accuracy, invariance error, GCNN barrier (BN reset / REPAIR, in each
+    endpoint convention the rows carry)."""
+    reps = _repair_columns(rows)
     head = (f"{'recipe':<16}| {'n':>2} | {'accuracy':<18}| {'invariance error':<20}| "
-            f"{'GCNN barrier':<20}| {'GCNN barrier, REPAIR':<20}")
+            f"{'GCNN barrier':<20}| " + "| ".join(f"{h:<22}" for _, h in reps))
     lines = [head, "-" * len(head)]
     for name in dict.fromkeys(r["recipe"] for r in rows):
         rs = [r for r in rows if r["recipe"] == name]
         lines.append(f"{name:<16}| {len(rs):>2} | {_pm([r['accuracy'] for r in rs]):<18}| "
                      f"{_pm([r['invariance_error'] for r in rs]):<20}| "
                      f"{_pm([r['barrier'] for r in rs]):<20}| "
-                     f"{_pm([r['barrier_repair'] for r in rs]):<20}")
+                     + "| ".join(f"{_pm([r[k] for r in rs]):<22}" for k, _ in reps))
     return "\n".join(lines)
 
 
@@ -223,14 +256,16 @@ def stream_orders(detail: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def format_table4(merges: list[dict[str, Any]]) -> str:
-    """Table 4 [BK23]: barrier of merging two different nets (mean +- std over pairs)."""
+    """Table 4 [BK23]: barrier of merging two different nets (mean +- std over pairs; REPAIR
+    in each endpoint convention the merges carry)."""
+    reps = _repair_columns(merges)
     head = (f"{'model 1':<16}| {'model 2':<16}| {'n':>2} | {'barrier':<20}| "
-            f"{'barrier, REPAIR':<20}")
+            + "| ".join(f"{h:<22}" for _, h in reps))
     lines = [head, "-" * len(head)]
     for a, b in dict.fromkeys((m["recipe_a"], m["recipe_b"]) for m in merges):
         ms = [m for m in merges if (m["recipe_a"], m["recipe_b"]) == (a, b)]
         lines.append(f"{a:<16}| {b:<16}| {len(ms):>2} | {_pm([m['barrier'] for m in ms]):<20}| "
-                     f"{_pm([m['barrier_repair'] for m in ms]):<20}")
+                     + "| ".join(f"{_pm([m[k] for m in ms]):<22}" for k, _ in reps))
     return "\n".join(lines)
 
 
@@ -248,14 +283,38 @@ def _short_labels(labels: list[str]) -> list[str]:
 
 
 def merge_jobs(recipes: list[str], seeds: list[int], mode: str) -> list[tuple]:
-    """Pairs of different nets for Table 4: ((recipe, seed), (recipe, seed))."""
+    """Pairs of different nets for Table 4: ((recipe, seed), (recipe, seed)); ``mode`` one of
+    :data:`MERGE_MODES` (``paper``: the cross pairs only among :data:`TABLE4_RECIPES`)."""
+    if mode not in MERGE_MODES:
+        raise ValueError(f"--merge: expected one of {', '.join(MERGE_MODES)}, got {mode!r}")
     if mode == "none":
         return []
     jobs = [((r, s), (r, t)) for r in recipes for s, t in itertools.combinations(seeds, 2)]
-    if mode == "all":
-        jobs += [((r1, s), (r2, s)) for r1, r2 in itertools.combinations(recipes, 2)
+    if mode in ("all", "paper"):
+        cross = recipes if mode == "all" else [r for r in recipes if r in TABLE4_RECIPES]
+        jobs += [((r1, s), (r2, s)) for r1, r2 in itertools.combinations(cross, 2)
                  for s in seeds]
     return jobs
+
+
+#: the per-convention REPAIR columns kept in the results record's rows
+RECORD_EXTRA = ("barrier_repair_train", "barrier_repair_eval")
+
+
+def _by_convention(b: Any) -> dict[str, float]:
+    """``barrier_repair_{train,eval}``, ``barrier_repair_abs_*`` and
+    ``halfway_accuracy_repair_*`` of a :class:`~identifiable.torch.merge.BarrierResult`, and
+    the convention of its ``barrier_repair``."""
+    out: dict[str, Any] = {"repair_endpoints": b.repair_endpoints}
+    for conv, r in b.repairs.items():
+        out[f"barrier_repair_{conv}"] = r["barrier_repair"]
+        out[f"barrier_repair_abs_{conv}"] = r["barrier_repair_abs"]
+        out[f"halfway_accuracy_repair_{conv}"] = r["accuracy_mid_repair"]
+    return out
+
+
+def _repair_text(b: Any) -> str:
+    return ", ".join(f"{conv} {r['barrier_repair']:.3g}" for conv, r in b.repairs.items())
 
 
 def _load_data(args: argparse.Namespace, s: dict[str, Any]):
@@ -361,6 +420,10 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     def tag(recipe: str, seed: int) -> str:
         return f"{recipe}-s{seed}" if s["arch"] == "vgg11" else f"{s['arch']}-{recipe}-s{seed}"
 
+    # REPAIR in both endpoint conventions, the chosen one first (it fills barrier_repair)
+    conventions = [s["repair_endpoints"]] + [c for c in ("train", "eval")
+                                             if c != s["repair_endpoints"]]
+
     # ---- Table 2: train (or reuse) and measure each net; jobs split between processes
     rows_local, first_layers = [], {}
     for recipe, seed in dist.shard(d, [(r, sd) for sd in seeds for r in s["recipes"]]):
@@ -369,11 +432,12 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
                            fresh=args.fresh)
         plain = to_plain(res.net)
         inv = invariance_error(plain, inv_x)
-        b = gcnn_barrier(plain, match_x, test_x, test_y)
+        b = gcnn_barrier(plain, match_x, test_x, test_y, repair_endpoints=conventions)
         row = {"recipe": recipe, "seed": seed, "accuracy": b.accuracy_a,
                "invariance_error": inv, "barrier": b.barrier,
                "barrier_repair": b.barrier_repair}
-        detail = {**row, "flip_accuracy": b.accuracy_b, "halfway_accuracy": b.accuracy_mid,
+        detail = {**row, **_by_convention(b), "flip_accuracy": b.accuracy_b,
+                  "halfway_accuracy": b.accuracy_mid,
                   "halfway_accuracy_repair": b.accuracy_mid_repair,
                   "barrier_abs": b.barrier_abs, "barrier_repair_abs": b.barrier_repair_abs,
                   "orders": b.orders, "flip_exact": b.flip_report.exact,
@@ -397,7 +461,7 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
                 " (order 1/2/>2)"
         say(f"[{tag(recipe, seed)}] accuracy {b.accuracy_a:.4f}, flipped {b.accuracy_b:.4f}, "
             f"invariance error {inv:.3g}, GCNN barrier {b.barrier:.3g} "
-            f"(REPAIR {b.barrier_repair:.3g}), orders {[o['>2'] for o in b.orders]} (>2)"
+            f"(REPAIR {_repair_text(b)}), orders {[o['>2'] for o in b.orders]} (>2)"
             f"{streams} [{time.perf_counter() - t1:.0f} s]")
     details = dist.gather(d, rows_local)
     figs = dist.gather(d, list(first_layers.items()))
@@ -408,16 +472,17 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     for (ra, sa), (rb, sb) in dist.shard(d, merge_jobs(s["recipes"], seeds, s["merge"])):
         net_a, _ = load_classifier(checkpoint_path(out, ra, sa, s["arch"]), device)
         net_b, _ = load_classifier(checkpoint_path(out, rb, sb, s["arch"]), device)
-        m = merge_barrier(to_plain(net_a), to_plain(net_b), match_x, test_x, test_y)
+        m = merge_barrier(to_plain(net_a), to_plain(net_b), match_x, test_x, test_y,
+                          repair_endpoints=conventions)
         merges_local.append({"recipe_a": ra, "seed_a": sa, "recipe_b": rb, "seed_b": sb,
                              "accuracy_a": m.accuracy_a, "accuracy_b": m.accuracy_b,
                              "halfway_accuracy": m.accuracy_mid,
                              "halfway_accuracy_repair": m.accuracy_mid_repair,
                              "barrier": m.barrier, "barrier_abs": m.barrier_abs,
                              "barrier_repair": m.barrier_repair,
-                             "barrier_repair_abs": m.barrier_repair_abs})
+                             "barrier_repair_abs": m.barrier_repair_abs, **_by_convention(m)})
         say(f"[merge {tag(ra, sa)} + {tag(rb, sb)}] barrier {m.barrier:.3g} "
-            f"(REPAIR {m.barrier_repair:.3g})")
+            f"(REPAIR {_repair_text(m)})")
     merges = dist.gather(d, merges_local)
 
     if d.is_main:
@@ -427,8 +492,10 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
         rows = [{k: r[k] for k in ("recipe", "seed", "accuracy", "invariance_error", "barrier",
                                    "barrier_repair")} for r in details]
         text = ("Table 2 [BK23] style: mean +- std over seeds; GCNN barrier = eq. (4) on test "
-                "accuracy, net vs. its aligned flipped copy (BN reset / REPAIR)\n"
-                + format_table2(rows))
+                "accuracy, net vs. its aligned flipped copy (BN reset / REPAIR with the "
+                "endpoints' BatchNorms in train mode, the REPAIR authors' convention, and in "
+                f"eval mode; barrier_repair = {s['repair_endpoints']})\n"
+                + format_table2(details))
         if s["arch"] != "vgg11":
             size = details[0]["image_size"] if details else s["image_size"]
             text = (f"{s['arch']} on {size} x {size} images\n" + text +
@@ -469,10 +536,12 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
             tag = args.tag or (f"{s['arch']}-{data}-w{s['width']:g}-e{s['epochs']}-"
                                f"{len(seeds)}seeds{'-quick' if args.quick else ''}")
             record_rows = [{"arch": s["arch"], "width": s["width"], "epochs": s["epochs"],
-                            **r} for r in rows]
+                            **r, **{k: dr[k] for k in RECORD_EXTRA if k in dr}}
+                           for r, dr in zip(rows, details)]
             merge_rows = [{"arch": s["arch"], "recipe": f"{m['recipe_a']} + {m['recipe_b']}",
                            "seed": f"{m['seed_a']} + {m['seed_b']}",
-                           **{k: m[k] for k in ("barrier", "barrier_repair") if k in m}}
+                           **{k: m[k] for k in ("barrier", "barrier_repair", *RECORD_EXTRA)
+                              if k in m}}
                           for m in merges]
             path = write_record(args.results, "gcnn-barrier", tag,
                                 {**report["settings"], "quick": bool(args.quick)},

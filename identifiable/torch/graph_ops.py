@@ -46,6 +46,7 @@ from identifiable.torch.structure import (
     BATCHNORMS,
     batches,
     check_images,
+    endpoint_mode,
     eval_mode,
     index_batchnorm,
     reference_tensor,
@@ -335,7 +336,8 @@ def reset_bn_graph(net: nn.Module, images: Tensor, batch_size: int = 500) -> nn.
 
 # ----------------------------------------------------------------------------- REPAIR
 def _measured_endpoints(net_a: nn.Module, net_b: nn.Module, images: Tensor, batch_size: int,
-                        ga: GraphStructure, gb: GraphStructure) -> tuple[list, list]:
+                        ga: GraphStructure, gb: GraphStructure,
+                        endpoints: str) -> tuple[list, list]:
     units = _units(ga)
     width = {g.index: g.width for g in ga.groups}
     dev = reference_tensor(net_a).device
@@ -343,7 +345,7 @@ def _measured_endpoints(net_a: nn.Module, net_b: nn.Module, images: Tensor, batc
     taps: dict[str, list] = {}
     for k, u in enumerate(units):
         taps.setdefault(u[2], []).append(moms[k].update)
-    with eval_mode(net_a, net_b), torch.no_grad():
+    with endpoint_mode(endpoints)(net_a, net_b), torch.no_grad():
         _paired_pass(ga, gb, images, batch_size, reference_tensor(net_a), taps)
     stats = [m.stats() for m in moms]
     cs = [width[u[0]] for u in units]
@@ -353,20 +355,24 @@ def _measured_endpoints(net_a: nn.Module, net_b: nn.Module, images: Tensor, batc
 
 def repair_graph(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
                  images: Tensor, alpha: float = 0.5, batch_size: int = 500, *,
-                 match: MatchResult | None = None) -> nn.Module:
+                 match: MatchResult | None = None, endpoints: str = "train") -> nn.Module:
     """REPAIR (Jordan et al., ICLR 2023; [BK23] Section 4) for a general module: every
     producer's REPAIR point (its BatchNorm output, else its own output) is renormalised to the
     interpolated endpoint statistics and the correction folded into the BatchNorm's affine
     parameters or the producer's weight and bias (see
     :func:`identifiable.torch.merge.repair`). ``match``: a :class:`GraphMatchResult` of net_a
-    and the unaligned net_b on the same images, whose statistics are reused."""
+    and the unaligned net_b on the same images, whose (eval-mode) statistics are reused with
+    ``endpoints="eval"``; ``endpoints``: how the endpoints' BatchNorms normalise while their
+    statistics are measured (``"train"``: batch statistics, the REPAIR authors' convention)."""
+    endpoint_mode(endpoints)                     # a clear error for an unknown convention
     check_images(images)
     gm_, ga, gb = (analyse_for(n, images) for n in (net_mid, net_a, net_b_aligned))
     check_same_graph(gm_, ga)
     check_same_graph(gm_, gb)
     units = _units(gm_)
-    if match is None:
-        sa, sb = _measured_endpoints(net_a, net_b_aligned, images, batch_size, ga, gb)
+    if match is None or endpoints != "eval":
+        sa, sb = _measured_endpoints(net_a, net_b_aligned, images, batch_size, ga, gb,
+                                     endpoints)
     else:
         if not isinstance(match, GraphMatchResult) or match.units != units:
             raise ValueError("match: a GraphMatchResult of these architectures is needed")

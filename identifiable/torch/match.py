@@ -34,6 +34,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 from torch.nn.utils import skip_init
+from torch.nn import functional as F
 
 from identifiable.torch.structure import (
     BATCHNORMS,
@@ -42,7 +43,7 @@ from identifiable.torch.structure import (
     batches,
     check_images,
     check_same_structure,
-    eval_mode,
+    endpoint_mode,
     hidden_layers,
     matching_point,
     reference_tensor,
@@ -183,14 +184,19 @@ class CrossMoments:
 
 # ----------------------------------------------------------------------------- paired passes
 class _PairLinear(nn.Module):
-    """Two Linear layers side by side on stacked features ``[x_a, x_b]``."""
+    """Two Linear layers side by side on stacked features ``[x_a, x_b]``.
+
+    The layers are held in a tuple, not as child modules: the pair net's ``eval()`` / ``train()``
+    must not reach the caller's nets (it once switched their Linear layers to eval mode)."""
 
     def __init__(self, a: nn.Linear, b: nn.Linear):
         super().__init__()
-        self.a, self.b, self.f = a, b, a.in_features
+        self.layers, self.f = (a, b), a.in_features
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([self.a(x[:, :self.f]), self.b(x[:, self.f:])], 1)
+        a, b = self.layers
+        return torch.cat([F.linear(x[:, :self.f], a.weight, a.bias),
+                          F.linear(x[:, self.f:], b.weight, b.bias)], 1)
 
 
 def _cat_or(ta: Tensor | None, tb: Tensor | None, n: int, fill: float, ref: Tensor) -> Tensor:
@@ -279,8 +285,11 @@ class _LazyCat:
 
 
 def stacked_passes(net_a: nn.Sequential, net_b: nn.Sequential, images: Tensor,
-                   batch_size: int, last: int) -> Iterator[tuple[int, Tensor]]:
-    """For each batch and each module k <= last: ``(k, cat([a_k, b_k], 1))`` (eval, no grad).
+                   batch_size: int, last: int, *, bn: str = "eval"
+                   ) -> Iterator[tuple[int, Tensor]]:
+    """For each batch and each module k <= last: ``(k, cat([a_k, b_k], 1))`` (no grad; eval
+    mode, or with ``bn="train"`` BatchNorms normalising with each batch's statistics,
+    :func:`~identifiable.torch.structure.batch_statistics_mode`).
 
     Through the pair net (both nets as one channel-stacked net: one op per module for both)
     when possible, else both nets side by side and a concatenation at each requested point:
@@ -289,7 +298,8 @@ def stacked_passes(net_a: nn.Sequential, net_b: nn.Sequential, images: Tensor,
     """
     ref = reference_tensor(net_a)
     pair = _pair_net(net_a, net_b)
-    with eval_mode(net_a, net_b), torch.no_grad():
+    mode = endpoint_mode(bn)
+    with mode(net_a, net_b, *([] if pair is None else [pair])), torch.no_grad():
         for sl in batches(images.shape[0], batch_size):
             x = to_net(images[sl], ref)
             if pair is not None:

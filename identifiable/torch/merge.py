@@ -48,7 +48,9 @@ from identifiable.torch.structure import (
     analyse,
     batches,
     check_images,
+    REPAIR_ENDPOINTS,
     check_same_structure,
+    endpoint_mode,
     eval_mode,
     hidden_layers,
     index_batchnorm,
@@ -276,12 +278,14 @@ def recompute_bn_stats(net: nn.Module, images: Tensor, batch_size: int) -> nn.Mo
 
 # ----------------------------------------------------------------------------- REPAIR
 def _endpoint_stats(net_a: nn.Sequential, net_b: nn.Sequential, images: Tensor, layers: list[int],
-                    batch_size: int) -> tuple[list, list]:
-    """Per-channel (mean, std) at each layer's REPAIR point in both nets (one pass)."""
+                    batch_size: int, endpoints: str) -> tuple[list, list]:
+    """Per-channel (mean, std) at each layer's REPAIR point in both nets (one pass, the
+    BatchNorms in the ``endpoints`` convention)."""
     pts = {repair_point(net_a, i): li for li, i in enumerate(layers)}
     widths = [net_a[i].weight.shape[0] for i in layers]
     moms = [Moments(2 * c, reference_tensor(net_a).device) for c in widths]
-    for k, y in stacked_passes(net_a, net_b, images, batch_size, max(pts, default=-1)):
+    for k, y in stacked_passes(net_a, net_b, images, batch_size, max(pts, default=-1),
+                               bn=endpoints):
         if k in pts:
             moms[pts[k]].update(stacked_tensor(y))
     stats = [m.stats() for m in moms]
@@ -290,13 +294,14 @@ def _endpoint_stats(net_a: nn.Sequential, net_b: nn.Sequential, images: Tensor, 
 
 
 def _repair_endpoints(net_a: nn.Sequential, net_b_aligned: nn.Sequential, images: Tensor,
-                      layers: list[int], batch_size: int,
-                      match: MatchResult | None) -> tuple[list, list]:
-    """Per-layer (mean, std) at the REPAIR points of both endpoints, in a's channel order: from
-    ``match`` (b's permuted by ``match.perms`` and its means negated by ``match.signs``) after
-    checking that it fits, else measured."""
-    if match is None:
-        return _endpoint_stats(net_a, net_b_aligned, images, layers, batch_size)
+                      layers: list[int], batch_size: int, match: MatchResult | None,
+                      endpoints: str) -> tuple[list, list]:
+    """Per-layer (mean, std) at the REPAIR points of both endpoints, in a's channel order: with
+    ``endpoints="eval"`` and a ``match``, from the match (b's permuted by ``match.perms`` and its
+    means negated by ``match.signs``) after checking that it fits, else measured."""
+    endpoint_mode(endpoints)                     # a clear error for an unknown convention
+    if match is None or endpoints != "eval":
+        return _endpoint_stats(net_a, net_b_aligned, images, layers, batch_size, endpoints)
     if match.layers != layers or len(match.pre_mean_a) != len(layers):
         raise ValueError("match: a MatchResult of these architectures (with REPAIR "
                          "statistics) is needed")
@@ -382,12 +387,15 @@ def _fold_correction(out: nn.Sequential, i: int, mom: Moments, target: tuple[Ten
 
 def repair(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
            images: Tensor, alpha: float = 0.5, batch_size: int = 500, *,
-           match: MatchResult | None = None) -> nn.Module:
+           match: MatchResult | None = None, endpoints: str = "train") -> nn.Module:
     """REPAIR (Jordan et al., ICLR 2023; [BK23] Section 4): renormalise the merged net's channels.
 
     For every hidden conv / linear layer the target point is its pre-activation output (after
     its BatchNorm if it has one). The per-channel mean and standard deviation there are measured
-    in ``net_a`` and ``net_b_aligned`` (eval mode) over ``images``, and the targets are
+    in ``net_a`` and ``net_b_aligned`` over ``images`` in batches of ``batch_size``, with the
+    endpoints' BatchNorms as ``endpoints`` says: ``"train"`` (the default, as the REPAIR
+    authors' code does it: each batch normalised with its own statistics, running buffers
+    untouched) or ``"eval"`` (their running statistics); the targets are
     ``mu_t = (1 - alpha) mu_a + alpha mu_b`` and ``sigma_t`` likewise. One pass through a copy of
     ``net_mid`` renormalises each target point BatchNorm-style (batch statistics -> ``sigma_t``,
     ``mu_t``) while accumulating the mean ``mu`` and std ``sigma`` of the uncorrected values; the
@@ -396,10 +404,10 @@ def repair(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
     mu_t``) or into the conv / linear weight and bias. Returns a new net in eval mode.
 
     ``match``: a :class:`~identifiable.torch.match.MatchResult` of ``net_a`` and the *unaligned*
-    net_b measured on the same ``images``; its endpoint statistics are reused (b's permuted by
-    ``match.perms``, its means multiplied by ``match.signs``: negating a channel negates its
-    mean and keeps its standard deviation) instead of a second pass over net_a and
-    net_b_aligned.
+    net_b measured on the same ``images``; with ``endpoints="eval"`` its endpoint statistics
+    (measured in eval mode) are reused (b's permuted by ``match.perms``, its means multiplied by
+    ``match.signs``: negating a channel negates its mean and keeps its standard deviation)
+    instead of a second pass over net_a and net_b_aligned; with ``"train"`` it is not used.
 
     Any other module (a ResNet): every producer of every permutation group has its own REPAIR
     point (its BatchNorm output), so a block's branch and its shortcut are renormalised
@@ -409,13 +417,14 @@ def repair(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
         from identifiable.torch.graph_ops import repair_graph
 
         return repair_graph(net_mid, net_a, net_b_aligned, images, alpha, batch_size,
-                            match=match)
+                            match=match, endpoints=endpoints)
     check_images(images)
     steps = analyse(net_mid)
     for other in (net_a, net_b_aligned):
         check_same_structure(steps, analyse(other))
     layers = hidden_layers(steps)
-    sa, sb = _repair_endpoints(net_a, net_b_aligned, images, layers, batch_size, match)
+    sa, sb = _repair_endpoints(net_a, net_b_aligned, images, layers, batch_size, match,
+                               endpoints)
     out = copy.deepcopy(net_mid).eval()
     ref = reference_tensor(out)
     targets = repair_targets(sa, sb, alpha, ref.device)
@@ -485,7 +494,7 @@ class BarrierResult:
     accuracy_a: float
     accuracy_b: float
     accuracy_mid: float            # halfway, BatchNorm statistics reset, no REPAIR
-    accuracy_mid_repair: float     # halfway with REPAIR
+    accuracy_mid_repair: float     # halfway with REPAIR (endpoint convention repair_endpoints)
     barrier: float
     barrier_abs: float
     barrier_repair: float
@@ -497,6 +506,11 @@ class BarrierResult:
     signs: list[np.ndarray] = field(default_factory=list)   # per layer, +-1 (K-aware match)
     groups: list[str] = field(default_factory=list)         # per layer, "signed" or "perm"
     labels: list[str] = field(default_factory=list)         # per group of a general net
+    #: the REPAIR endpoint convention of accuracy_mid_repair / barrier_repair(_abs)
+    repair_endpoints: str = "train"
+    #: per endpoint convention measured: {"accuracy_mid_repair", "barrier_repair",
+    #: "barrier_repair_abs"} (the first is the one above)
+    repairs: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able content (permutations and signs as lists)."""
@@ -510,14 +524,29 @@ class BarrierResult:
                 "perms": [np.asarray(p).tolist() for p in self.perms],
                 "signs": [np.asarray(s).tolist() for s in self.signs],
                 "groups": list(self.groups), "labels": list(self.labels),
+                "repair_endpoints": self.repair_endpoints,
+                "repairs": {k: dict(v) for k, v in self.repairs.items()},
                 "flip_report": None if self.flip_report is None else
                 {"exact": bool(self.flip_report.exact), "issues": list(self.flip_report.issues)},
                 "n_match": int(self.n_match)}
 
 
+def _conventions(repair_endpoints: str | Sequence[str]) -> list[str]:
+    """The REPAIR endpoint conventions asked for, the primary one first, without repeats."""
+    names = [repair_endpoints] if isinstance(repair_endpoints, str) else list(repair_endpoints)
+    if not names:
+        raise ValueError("repair_endpoints: name at least one of "
+                         f"{', '.join(REPAIR_ENDPOINTS)}")
+    for n in names:
+        endpoint_mode(n)
+    return list(dict.fromkeys(names))
+
+
 def _merge(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tensor, test_images: Tensor,
            test_labels: Tensor, bn_images: Tensor | None, alpha: float, batch_size: int,
-           report: FlipReport | None, group: str) -> BarrierResult:
+           report: FlipReport | None, group: str,
+           repair_endpoints: str | Sequence[str]) -> BarrierResult:
+    conventions = _conventions(repair_endpoints)
     match = match_activations(net_a, net_b, match_images, batch_size, group=group)
     size = tuple(match_images.shape[-2:]) if match_images.dim() == 4 else None
     kw = {"input_size": size} if uses_graph(net_b) else {}
@@ -529,14 +558,21 @@ def _merge(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tensor, tes
     bn_x = match_images if bn_images is None else bn_images
     mid = reset_bn_stats(interpolate(net_a, b_aligned, alpha), bn_x, batch_size)
     acc_mid = accuracy(mid, test_images, test_labels, batch_size)
-    mid_rep = repair(mid, net_a, b_aligned, bn_x, alpha, batch_size,
-                     match=match if same else None)
-    acc_rep = accuracy(mid_rep, test_images, test_labels, batch_size)
+    repairs = {}
+    for conv in conventions:
+        mid_rep = repair(mid, net_a, b_aligned, bn_x, alpha, batch_size,
+                         match=match if same else None, endpoints=conv)
+        acc_rep = accuracy(mid_rep, test_images, test_labels, batch_size)
+        rel_r, abs_r = barrier(acc_a, acc_b, acc_rep)
+        repairs[conv] = {"accuracy_mid_repair": acc_rep, "barrier_repair": rel_r,
+                         "barrier_repair_abs": abs_r}
     rel, absolute = barrier(acc_a, acc_b, acc_mid)
-    rel_r, abs_r = barrier(acc_a, acc_b, acc_rep)
+    first = repairs[conventions[0]]
     return BarrierResult(accuracy_a=acc_a, accuracy_b=acc_b, accuracy_mid=acc_mid,
-                         accuracy_mid_repair=acc_rep, barrier=rel, barrier_abs=absolute,
-                         barrier_repair=rel_r, barrier_repair_abs=abs_r,
+                         accuracy_mid_repair=first["accuracy_mid_repair"], barrier=rel,
+                         barrier_abs=absolute, barrier_repair=first["barrier_repair"],
+                         barrier_repair_abs=first["barrier_repair_abs"],
+                         repair_endpoints=conventions[0], repairs=repairs,
                          orders=[order_counts(p) for p in match.perms], perms=match.perms,
                          flip_report=report, n_match=int(match_images.shape[0]),
                          signs=match.signs, groups=match.groups,
@@ -546,7 +582,8 @@ def _merge(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tensor, tes
 def gcnn_barrier(net: nn.Sequential, match_images: Tensor, test_images: Tensor,
                  test_labels: Tensor, *, bn_images: Tensor | None = None, alpha: float = 0.5,
                  batch_size: int = 500, input_size: tuple[int, int] | None = None,
-                 group: str = "auto") -> BarrierResult:
+                 group: str = "auto", repair_endpoints: str | Sequence[str] = "train"
+                 ) -> BarrierResult:
     """The GCNN barrier of [BK23] Section 3: how far ``net`` is from a GCNN.
 
     ``hat-Phi = flip_network(net)`` is aligned to ``net`` by
@@ -559,7 +596,10 @@ def gcnn_barrier(net: nn.Sequential, match_images: Tensor, test_images: Tensor,
     size. ``group`` is :func:`~identifiable.torch.match.match_activations`'s: by default the
     channels of layers before an odd activation (tanh) are matched by signed permutations, and
     the aligned net is signed-permuted (:func:`permute_network`) before interpolation.
-    ``net`` is not modified.
+    ``repair_endpoints``: how the endpoints' BatchNorms normalise while REPAIR measures their
+    statistics (:func:`repair`'s ``endpoints``): ``"train"`` (the REPAIR authors' code, the
+    default) or ``"eval"``, or a sequence of both: the first fills ``barrier_repair`` and every
+    one is in ``repairs``. ``net`` is not modified.
 
     ``net`` may be any module :mod:`identifiable.torch.graph` analyses (a ResNet, [BK23]
     Section 4.2 / Table 3): then ``perms`` / ``orders`` are per permutation group (one per
@@ -571,21 +611,21 @@ def gcnn_barrier(net: nn.Sequential, match_images: Tensor, test_images: Tensor,
     base = copy.deepcopy(net).eval()
     flipped, report = flip_network(base, size)
     return _merge(base, flipped.eval(), match_images, test_images, test_labels, bn_images, alpha,
-                  batch_size, report, group)
+                  batch_size, report, group, repair_endpoints)
 
 
 def merge_barrier(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tensor,
                   test_images: Tensor, test_labels: Tensor, *, bn_images: Tensor | None = None,
                   alpha: float = 0.5, batch_size: int = 500,
-                  input_size: tuple[int, int] | None = None, group: str = "auto"
-                  ) -> BarrierResult:
+                  input_size: tuple[int, int] | None = None, group: str = "auto",
+                  repair_endpoints: str | Sequence[str] = "train") -> BarrierResult:
     """Barrier of merging two different nets ([BK23] Table 4 baseline): net_b is aligned to
     net_a by activation matching (K-aware: signed permutations before odd activations, see
     ``group`` in :func:`~identifiable.torch.match.match_activations`), no flipping
-    (``flip_report`` is None). ``input_size`` is accepted for symmetry with
+    (``flip_report`` is None); ``repair_endpoints`` as in :func:`gcnn_barrier`. ``input_size`` is accepted for symmetry with
     :func:`gcnn_barrier` and unused. The inputs are not modified."""
     check_images(match_images, "match_images")
     del input_size
     a, b = copy.deepcopy(net_a).eval(), copy.deepcopy(net_b).eval()
     return _merge(a, b, match_images, test_images, test_labels, bn_images, alpha, batch_size,
-                  None, group)
+                  None, group, repair_endpoints)

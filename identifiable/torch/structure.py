@@ -46,7 +46,8 @@ from torch import Tensor, nn
 __all__ = ["BATCHNORMS", "Step", "analyse", "hidden_layers", "hidden_units", "repair_point",
            "matching_point", "check_same_structure", "window_params", "index_batchnorm",
            "GROUPS", "odd_activation", "sign_blocker", "channel_group",
-           "check_images", "batches", "reference_tensor", "to_net", "eval_mode"]
+           "check_images", "batches", "reference_tensor", "to_net", "eval_mode",
+           "batch_statistics_mode", "REPAIR_ENDPOINTS", "endpoint_mode"]
 
 #: the BatchNorm modules a supported net may hold
 BATCHNORMS = (nn.BatchNorm2d, nn.BatchNorm1d)
@@ -456,3 +457,48 @@ def eval_mode(*nets: nn.Module) -> Iterator[None]:
     finally:
         for m, t in saved:
             m.training = t
+
+
+@contextlib.contextmanager
+def batch_statistics_mode(*nets: nn.Module) -> Iterator[None]:
+    """Eval mode, except that every BatchNorm normalises with the statistics of the batch it
+    sees (its train-mode forward) and leaves its running buffers untouched
+    (``track_running_stats`` is off for the duration). Dropout stays off. Restores every
+    module's training flag and every BatchNorm's ``track_running_stats`` afterwards.
+
+    This is how the REPAIR authors' code (Jordan et al., ICLR 2023, the VGG11 notebooks that
+    [BK23] uses) measures the endpoint statistics: ``model.train()`` over the training loader.
+    """
+    saved = [(m, m.training) for net in nets for m in net.modules()]
+    bns = list({id(m): m for net in nets for m in net.modules()
+                if isinstance(m, BATCHNORMS)}.values())
+    tracked = [bn.track_running_stats for bn in bns]
+    try:
+        for net in nets:
+            net.eval()
+        for bn in bns:
+            bn.train()
+            bn.track_running_stats = False
+        yield
+    finally:
+        for bn, t in zip(bns, tracked):
+            bn.track_running_stats = t
+        for m, t in saved:
+            m.training = t
+
+
+#: how the endpoints' BatchNorms normalise while REPAIR measures their per-channel statistics:
+#: ``"train"`` with each batch's own statistics (the REPAIR authors' code, the default),
+#: ``"eval"`` with their running statistics
+REPAIR_ENDPOINTS = ("train", "eval")
+
+
+def endpoint_mode(endpoints: str) -> Any:
+    """The context manager of one :data:`REPAIR_ENDPOINTS` convention (a clear error for any
+    other name)."""
+    if endpoints == "train":
+        return batch_statistics_mode
+    if endpoints == "eval":
+        return eval_mode
+    raise ValueError(f"repair endpoints: expected one of {', '.join(REPAIR_ENDPOINTS)}, got "
+                     f"{endpoints!r}")
