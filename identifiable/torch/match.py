@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
-from torch.nn.utils import skip_init
 from torch.nn import functional as F
+from torch.nn.utils import skip_init
 
 from identifiable.torch.structure import (
     BATCHNORMS,

@@ -45,10 +45,10 @@ from identifiable.torch.match import (
 )
 from identifiable.torch.structure import (
     BATCHNORMS,
+    REPAIR_ENDPOINTS,
     analyse,
     batches,
     check_images,
-    REPAIR_ENDPOINTS,
     check_same_structure,
     endpoint_mode,
     eval_mode,
@@ -622,8 +622,9 @@ def merge_barrier(net_a: nn.Sequential, net_b: nn.Sequential, match_images: Tens
     """Barrier of merging two different nets ([BK23] Table 4 baseline): net_b is aligned to
     net_a by activation matching (K-aware: signed permutations before odd activations, see
     ``group`` in :func:`~identifiable.torch.match.match_activations`), no flipping
-    (``flip_report`` is None); ``repair_endpoints`` as in :func:`gcnn_barrier`. ``input_size`` is accepted for symmetry with
-    :func:`gcnn_barrier` and unused. The inputs are not modified."""
+    (``flip_report`` is None); ``repair_endpoints`` as in :func:`gcnn_barrier`.
+    ``input_size`` is accepted for symmetry with :func:`gcnn_barrier` and unused. The inputs
+    are not modified."""
     check_images(match_images, "match_images")
     del input_size
     a, b = copy.deepcopy(net_a).eval(), copy.deepcopy(net_b).eval()
