@@ -30,7 +30,7 @@ from typing import Any
 from identifiable.io import write_json_atomic
 
 __all__ = ["RECORD_NAME", "COLUMNS", "ResultRecord", "write_record", "load_records",
-           "format_report", "rst_report", "git_commit"]
+           "format_report", "rst_report", "git_commit", "summary_tables"]
 
 #: file name of a record inside its run folder
 RECORD_NAME = "record.json"
@@ -169,6 +169,118 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None
     return cols, [[_cell(r.get(c)) for c in cols] for r in rows]
 
 
+def _mean_std(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean and sample standard deviation (0 for one value) of the finite values, and their
+    count."""
+    vals = [float(v) for v in values if isinstance(v, (int, float)) and v == v]
+    if not vals:
+        return float("nan"), float("nan"), 0
+    m = sum(vals) / len(vals)
+    sd = (sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5 if len(vals) > 1 else 0.0
+    return m, sd, len(vals)
+
+
+def _pm(values: Sequence[float]) -> str:
+    m, sd, n = _mean_std(values)
+    if n == 0:
+        return "-"
+    return f"{m:.3g}" if n == 1 else f"{m:.3g} ± {sd:.2g}"
+
+
+def _published(pair: tuple[float, float] | None) -> str:
+    return "-" if pair is None else f"{pair[0]:.3g} ± {pair[1]:.2g}"
+
+
+def _repair_keys(rec: ResultRecord, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Endpoint convention -> the row key holding the REPAIR barrier in that convention; a
+    record from before the conventions were separated has only ``barrier_repair``, measured
+    with :data:`LEGACY_REPAIR_ENDPOINTS`."""
+    if rows and all("barrier_repair_train" in r for r in rows):
+        return {"train": "barrier_repair_train", "eval": "barrier_repair_eval"}
+    conv = rec.settings.get("repair_endpoints", LEGACY_REPAIR_ENDPOINTS)
+    return {conv: "barrier_repair"}
+
+
+def _gcnn_barrier_summaries(rec: ResultRecord) -> list[tuple[str, list[str], list[list[str]]]]:
+    """[BK23] Tables 2 and 4 side by side with the paper (mean ± sample std over seeds / pairs)
+    and the flipped-self-versus-another-net comparison per recipe."""
+    from identifiable.published import BK23_TABLE2, BK23_TABLE4
+
+    nets = [r for r in rec.rows if " + " not in str(r.get("recipe", ""))]
+    merges = [r for r in rec.rows if " + " in str(r.get("recipe", ""))]
+    vgg = rec.settings.get("arch", "vgg11") == "vgg11"
+    reps = _repair_keys(rec, nets)
+    out = []
+    cols = ["recipe", "n", "accuracy", "[BK23]", "invariance error", "[BK23]",
+            "GCNN barrier, BN reset"] + [f"GCNN barrier, REPAIR ({c} endpoints)" for c in reps]
+    cols += ["[BK23] GCNN barrier (REPAIR)"]
+    body = []
+    for name in dict.fromkeys(r["recipe"] for r in nets):
+        rs = [r for r in nets if r["recipe"] == name]
+        pub = BK23_TABLE2.get(name, {}) if vgg else {}
+        body.append([name, str(len(rs)), _pm([r.get("accuracy") for r in rs]),
+                     _published(pub.get("accuracy")),
+                     _pm([r.get("invariance_error") for r in rs]),
+                     _published(pub.get("invariance_error")),
+                     _pm([r.get("barrier") for r in rs])]
+                    + [_pm([r.get(k) for r in rs]) for k in reps.values()]
+                    + [_published(pub.get("barrier_repair"))])
+    if body:
+        out.append(("Table 2 [BK23]: this run (mean ± std over seeds) next to the paper's",
+                    cols, body))
+    if merges:
+        mreps = _repair_keys(rec, merges)
+        cols4 = ["model 1", "model 2", "n", "barrier, BN reset"] + \
+            [f"barrier, REPAIR ({c} endpoints)" for c in mreps] + ["[BK23] barrier"]
+        body4 = []
+        for name in dict.fromkeys(r["recipe"] for r in merges):
+            ms = [r for r in merges if r["recipe"] == name]
+            a, b = name.split(" + ")
+            pub = BK23_TABLE4.get((a, b), BK23_TABLE4.get((b, a))) if vgg else None
+            body4.append([a, b, str(len(ms)), _pm([m.get("barrier") for m in ms])]
+                         + [_pm([m.get(k) for m in ms]) for k in mreps.values()]
+                         + [_published(pub)])
+        out.append(("Table 4 [BK23]: merging two different nets (mean ± std over pairs)",
+                    cols4, body4))
+        conv, key = next(iter(reps.items()))
+        mkey = mreps.get(conv)
+        cols5 = ["recipe", f"flipped self (REPAIR, {conv})",
+                 f"two different nets (REPAIR, {conv})", "flipped self lower?",
+                 "[BK23] flipped self", "[BK23] two nets"]
+        body5 = []
+        for name in dict.fromkeys(r["recipe"] for r in nets):
+            same = [m for m in merges if m["recipe"] == f"{name} + {name}"]
+            if not same or mkey is None:
+                continue
+            m_self, sd_self, _ = _mean_std([r.get(key) for r in nets if r["recipe"] == name])
+            m_two, sd_two, _ = _mean_std([m.get(mkey) for m in same])
+            gap = m_two - m_self
+            verdict = ("yes" if gap > sd_self + sd_two else
+                       "no" if gap < -(sd_self + sd_two) else "within the spread")
+            pub2 = BK23_TABLE2.get(name, {}).get("barrier_repair") if vgg else None
+            pub4 = BK23_TABLE4.get((name, name)) if vgg else None
+            body5.append([name, _pm([r.get(key) for r in nets if r["recipe"] == name]),
+                          _pm([m.get(mkey) for m in same]), verdict, _published(pub2),
+                          _published(pub4)])
+        if body5:
+            out.append(("Merging a net with its flipped self against merging two different "
+                        "nets of the recipe ('yes' where the difference of the means exceeds "
+                        "the sum of the two standard deviations)", cols5, body5))
+    return out
+
+
+#: per experiment, the summary tables printed before a record's rows
+_SUMMARIES = {"gcnn-barrier": _gcnn_barrier_summaries}
+
+
+def summary_tables(rec: ResultRecord) -> list[tuple[str, list[str], list[list[str]]]]:
+    """``(title, columns, rows)`` of the summary tables of one record (the paper's published
+    numbers beside this library's, :mod:`identifiable.published`); none for an experiment
+    without published numbers."""
+    fn = _SUMMARIES.get(rec.experiment)
+    return fn(rec) if fn else []
+
+
 def _settings_line(rec: ResultRecord) -> str:
     keys = ("data", "width", "epochs", "seeds", "recipes", "n_train", "n_probes", "probe",
             "repair_endpoints", "quick")
@@ -186,19 +298,36 @@ def format_report(records: Sequence[ResultRecord], columns: dict[str, Sequence[s
         return "no results records found"
     out = []
     for rec in records:
-        cols, body = _table(rec.rows, (columns or COLUMNS).get(rec.experiment))
-        widths = [max(len(c), *(len(r[i]) for r in body)) if body else len(c)
-                  for i, c in enumerate(cols)]
         out.append(f"== {rec.experiment} / {rec.tag}: {_settings_line(rec)}")
         out.append(f"   identifiable {rec.library_version}, commit {rec.commit or 'unknown'}, "
                    f"{rec.wall_s / 60:.1f} min wall, {rec.created}")
-        out.append("   " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)))
-        out.append("   " + "-+-".join("-" * w for w in widths))
-        for r in body:
-            out.append("   " + " | ".join(v.ljust(w) for v, w in zip(r, widths)))
+        for title, cols, body in summary_tables(rec):
+            out.append(f"   {title}")
+            out.extend(_text_table(cols, body))
+        cols, body = _table(rec.rows, (columns or COLUMNS).get(rec.experiment))
+        if summary_tables(rec):
+            out.append("   every row")
+        out.extend(_text_table(cols, body))
         if rec.notes:
             out.append(f"   note: {rec.notes}")
     return "\n".join(out)
+
+
+def _text_table(cols: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(c), *(len(r[i]) for r in body)) if body else len(c)
+              for i, c in enumerate(cols)]
+    lines = ["   " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)),
+             "   " + "-+-".join("-" * w for w in widths)]
+    lines += ["   " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
+    return lines
+
+
+def _rst_table(cols: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    out = [".. list-table::\n   :header-rows: 1\n",
+           "   * - " + "\n     - ".join(_rst_escape(c) for c in cols)]
+    out += ["   * - " + "\n     - ".join(_rst_escape(v) for v in r) for r in body]
+    out.append("")
+    return out
 
 
 def _rst_escape(text: str) -> str:
@@ -220,12 +349,13 @@ def rst_report(records: Sequence[ResultRecord], experiment: str,
         out.append(f"**{_rst_escape(rec.tag)}**: {_rst_escape(_settings_line(rec))}; "
                    f"identifiable {rec.library_version}, commit "
                    f"``{(rec.commit or 'unknown')[:12]}``, {rec.wall_s / 60:.1f} min wall.\n")
+        for title, scols, sbody in summary_tables(rec):
+            out.append(f"*{_rst_escape(title)}*\n")
+            out.extend(_rst_table(scols, sbody))
         if body:
-            out.append(".. list-table::\n   :header-rows: 1\n")
-            out.append("   * - " + "\n     - ".join(_rst_escape(c) for c in cols))
-            for r in body:
-                out.append("   * - " + "\n     - ".join(_rst_escape(v) for v in r))
-            out.append("")
+            if summary_tables(rec):
+                out.append("*Every row of the record*\n")
+            out.extend(_rst_table(cols, body))
         if rec.notes:
             out.append(_rst_escape(rec.notes) + "\n")
         if figures_dir and rec.path is not None:

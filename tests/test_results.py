@@ -42,3 +42,76 @@ def test_bad_records_and_names(tmp_path):
         load_records(tmp_path / "r")
     with pytest.raises(ValueError, match="experiment / tag"):
         write_record(tmp_path, "a/b", "t", {}, [], 1.0)
+
+
+def _gb_record(tmp_path, conventions=True):
+    """A synthetic gcnn-barrier record: two recipes x 3 seeds, their same-recipe merges and one
+    cross pair."""
+    rows = []
+    for recipe, level in (("cnn", 0.1), ("gcnn", 0.0)):
+        for seed in range(3):
+            r = {"arch": "vgg11", "recipe": recipe, "seed": seed, "accuracy": 0.8 + 0.01 * seed,
+                 "invariance_error": level + 0.001 * seed, "barrier": level + 0.01 * seed,
+                 "barrier_repair": level + 0.02 * seed}
+            if conventions:
+                r |= {"barrier_repair_train": r["barrier_repair"],
+                      "barrier_repair_eval": level + 0.03 * seed}
+            rows.append(r)
+    for name, level in (("cnn + cnn", 0.3), ("gcnn + gcnn", 0.3), ("cnn + gcnn", 0.2)):
+        for k in range(3):
+            v = level + 0.01 * k
+            m = {"arch": "vgg11", "recipe": name, "seed": f"{k} + {k + 1}", "barrier": v,
+                 "barrier_repair": v}
+            if conventions:
+                m |= {"barrier_repair_train": v, "barrier_repair_eval": v + 0.01}
+            rows.append(m)
+    settings = {"arch": "vgg11", "width": 0.25, "epochs": 8, "seeds": [0, 1, 2]}
+    if conventions:
+        settings["repair_endpoints"] = "train"
+    write_record(tmp_path / "results", "gcnn-barrier", "t", settings, rows, 60.0)
+    (rec,) = load_records(tmp_path / "results")
+    return rec, rows
+
+
+def test_gcnn_barrier_summaries_against_numpy(tmp_path):
+    """Table 2 / Table 4 summaries: mean ± sample std per recipe (checked against numpy), the
+    paper's numbers beside them (identifiable.published), both REPAIR conventions, and the
+    flipped-self-versus-two-nets comparison."""
+    import numpy as np
+
+    from identifiable.published import BK23_TABLE2, BK23_TABLE4
+    from identifiable.results import summary_tables
+
+    rec, rows = _gb_record(tmp_path)
+    (t2, c2, b2), (t4, c4, b4), (t5, c5, b5) = summary_tables(rec)
+    assert "Table 2" in t2 and "Table 4" in t4
+    assert "GCNN barrier, REPAIR (train endpoints)" in c2 and \
+        "GCNN barrier, REPAIR (eval endpoints)" in c2
+    cnn = dict(zip(c2, b2[0]))
+    acc = [r["accuracy"] for r in rows if r["recipe"] == "cnn"]
+    assert cnn["accuracy"] == f"{np.mean(acc):.3g} ± {np.std(acc, ddof=1):.2g}"
+    ev = [r["barrier_repair_eval"] for r in rows if r["recipe"] == "cnn"]
+    assert cnn["GCNN barrier, REPAIR (eval endpoints)"] == \
+        f"{np.mean(ev):.3g} ± {np.std(ev, ddof=1):.2g}"
+    m, sd = BK23_TABLE2["cnn"]["barrier_repair"]
+    assert cnn["[BK23] GCNN barrier (REPAIR)"] == f"{m:.3g} ± {sd:.2g}"
+    pairs = {(r[0], r[1]): dict(zip(c4, r)) for r in b4}
+    pm, psd = BK23_TABLE4[("cnn", "gcnn")]
+    assert pairs[("cnn", "gcnn")]["[BK23] barrier"] == f"{pm:.3g} ± {psd:.2g}"
+    verdicts = {r[0]: r[3] for r in b5}
+    # cnn: self 0.1 +- 0.02 against two nets 0.31 +- 0.01 -> yes; gcnn: 0.02 against 0.31 -> yes
+    assert verdicts == {"cnn": "yes", "gcnn": "yes"}
+    text = format_report([rec])
+    assert "Table 4 [BK23]" in text and "every row" in text
+    rst = rst_report([rec], "gcnn-barrier")
+    assert rst.count(".. list-table::") == 4
+
+
+def test_legacy_gcnn_barrier_record_names_its_convention(tmp_path):
+    from identifiable.results import summary_tables
+
+    rec, _ = _gb_record(tmp_path, conventions=False)
+    (t2, c2, _), *_ = summary_tables(rec)
+    assert "GCNN barrier, REPAIR (eval endpoints)" in c2
+    assert not any("train endpoints" in c for c in c2)
+    assert "repair_endpoints=eval (recorded before the option existed)" in format_report([rec])
