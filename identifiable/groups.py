@@ -460,6 +460,57 @@ def _exact_infinite_order(dm: DomainMatrix) -> str | None:
     return None
 
 
+#: the eigenvalue order test of :func:`_order_beyond` runs when its separation argument holds:
+#: ``eta * max_order**2 <= _ORDER_TEST_MARGIN`` (eta: the eigenvalues' assumed accuracy)
+_ORDER_TEST_MARGIN = 0.25
+#: ... and for ``max_order`` up to this (the test costs O(d * max_order))
+_ORDER_TEST_MAX = 10**6
+
+
+def _order_beyond(engine, g, name: str, max_order: int) -> None:
+    """Raise ValueError, before any enumeration, when ``g``'s order exceeds ``max_order``: some
+    eigenvalue ``exp(2 pi i phi)`` is not a root of unity of order <= max_order, i.e.
+    ``n phi`` is not an integer for any ``n <= max_order``.
+
+    Enumerating such a group costs ``max_order`` exact products, minutes to hours for exact
+    generators of size ~100 or over a number field (a rotation by an angle that is not a
+    rational multiple of pi passes every exact pre-check). The test reads the eigenvalues in
+    float64, assumed accurate to ``eta = 1e-13 cond(g)``; then ``|n phi - round(n phi)| <= n
+    eta`` at the true order and ``>= 1 / max_order`` at every other n, which separates the two
+    when ``eta max_order^2 <= 1/4``; it only runs then (exact generators of moderate condition;
+    float generators with a tolerance skip it) and for ``d <= _NUMERIC_PRECHECK_MAX_DIM``.
+    """
+    if isinstance(engine, _PermEngine) or not engine.exact or max_order > _ORDER_TEST_MAX:
+        return
+    if engine.d > _NUMERIC_PRECHECK_MAX_DIM:
+        return
+    A = to_numpy(engine.dense(g)) if isinstance(engine, _FieldEngine) else \
+        np.asarray(g, dtype=np.float64)
+    eta = 1e-13 * max(1.0, float(np.linalg.cond(A)))
+    if eta * max_order ** 2 > _ORDER_TEST_MARGIN:
+        return
+    phis = np.angle(np.linalg.eigvals(A)) / (2 * np.pi)
+    n = np.arange(1, max_order + 1, dtype=np.float64)
+    orders = []
+    phis = np.abs(phis)                          # phi and -phi have the same order
+    _, first = np.unique(np.round(phis, 9), return_index=True)
+    for phi in phis[first]:                      # one representative per cluster, unrounded
+        frac = np.abs(n * phi - np.round(n * phi))
+        hit = np.flatnonzero(frac <= n * eta)
+        if hit.size == 0:
+            raise ValueError(
+                f"{name} has the eigenvalue exp(2 pi i {phi:.12g}), not a root of unity of "
+                f"order <= max_order={max_order} (|n phi - round(n phi)| > n {eta:.2g} for every "
+                f"n <= {max_order}), so the group it generates has more than max_order elements "
+                "(or is infinite); pass a larger max_order if it is finite")
+        orders.append(int(hit[0]) + 1)
+    order = math.lcm(*orders) if orders else 1
+    if order > max_order:
+        raise ValueError(f"{name} has eigenvalues of orders {sorted(set(orders))}, so its order "
+                         f"is at least {order} > max_order={max_order}; the group it generates "
+                         "has more than max_order elements; pass a larger max_order")
+
+
 def _off_unit(lam: np.ndarray) -> float:
     mods = np.abs(lam)
     return float(mods[np.argmax(np.abs(mods - 1))])
@@ -532,9 +583,12 @@ class Rep:
             mats.append(M)
         if tol is not None and not (tol > 0 and math.isfinite(tol)):
             raise ValueError(f"tol: expected a positive finite number, got {tol!r}")
+        if int(max_order) < 1:
+            raise ValueError(f"max_order: expected a positive integer, got {max_order!r}")
         engine, internal = _make_engine(mats, tol, "generators")
         for k, g in enumerate(internal):
             _singular_or_infinite(engine, g, f"generators[{k}]")
+            _order_beyond(engine, g, f"generators[{k}]", int(max_order))
         self._build(engine, internal, max_order, name)
 
     @classmethod

@@ -125,6 +125,12 @@ def exact_scalar(v: Any, name: str = "value") -> sp.Expr:
     return _as_exact_entry(v)
 
 
+def _rational_sympy(m: sp.MatrixBase) -> bool:
+    """Whether sympy stores ``m`` over ZZ or QQ (its entries are Integers / Rationals)."""
+    dom = getattr(getattr(m, "_rep", None), "domain", None)
+    return dom is not None and bool(dom.is_ZZ or dom.is_QQ)
+
+
 def as_matrix(
     value: Any,
     name: str,
@@ -153,6 +159,11 @@ def as_matrix(
     """
     if isinstance(value, sp.MatrixBase):
         rows, cols = value.shape
+        if exact is not False and _rational_sympy(value) and rows and cols and \
+                (not square or rows == cols) and \
+                (shape is None or all(e is None or e == g for e, g in zip(shape, (rows, cols)))):
+            # every entry is a sympy Integer / Rational already: no per-entry conversion
+            return value if isinstance(value, sp.ImmutableMatrix) else sp.ImmutableMatrix(value)
         entries = list(value)
     else:
         if isinstance(value, np.ndarray) and value.dtype != object:

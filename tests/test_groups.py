@@ -497,3 +497,66 @@ def test_from_permutation_group_too_large():
     with pytest.raises(ValueError, match="max_order"):
         G.from_permutation_group(SymmetricGroup(8), max_order=1000)
     assert G.from_permutation_group(SymmetricGroup(3)).order == 6
+
+
+# ------------------------------------------------------------- orders beyond max_order, fast
+def _rotation(c, s):
+    return sp.Matrix([[c, -s], [s, c]])
+
+
+@pytest.mark.parametrize("case", ["numberfield-2", "numberfield-17", "rational-50",
+                                  "rational-97", "rational-200"])
+def test_generators_of_too_large_order_are_refused_before_enumeration(case):
+    """Issue 11 probes: a rotation by an angle that is not a rational multiple of pi (entries in
+    QQ(sqrt 2, sqrt 7) or rational 3/5, 4/5) passes every exact pre-check; it used to enumerate
+    max_order elements (55 s at 2 x 2 over the number field, hours at 97 x 97). Now refused from
+    its eigenvalues in well under a second (200 x 200: a few seconds)."""
+    kind, d = case.split("-")
+    R = _rotation(sp.sqrt(2) / 3, sp.sqrt(7) / 3) if kind == "numberfield" else \
+        _rotation(sp.Rational(3, 5), sp.Rational(4, 5))
+    g = sp.diag(R, *[1] * (int(d) - 2))
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="not a root of unity|non-integer coefficients"):
+        G.Rep([g])
+    assert time.perf_counter() - t0 < 20
+
+
+@pytest.mark.parametrize("n", [5, 7, 8, 12])
+def test_exact_rotations_of_finite_order_are_kept(n):
+    """Ground truth: the rotation by 2 pi / n has order n (number-field entries); with a
+    reflection the dihedral group of order 2n. max_order below n refuses it from the
+    eigenvalue orders."""
+    R = _rotation(sp.cos(2 * sp.pi / n), sp.sin(2 * sp.pi / n))
+    assert G.Rep([R]).order == n
+    assert G.Rep([R, sp.Matrix([[1, 0], [0, -1]])]).order == 2 * n
+    with pytest.raises(ValueError, match="max_order"):
+        G.Rep([R], max_order=n - 1)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=st.integers(2, 7), data=st.data())
+def test_conjugated_signed_permutations_keep_their_order(d, data):
+    """No false refusal: U P U^-1 (P a signed permutation, U a random unimodular integer matrix)
+    has P's order, computed here by brute-force powers; Rep agrees with and without a max_order
+    just above it, and refuses just below it."""
+    perm = data.draw(st.permutations(range(d)))
+    signs = data.draw(st.lists(st.sampled_from([1, -1]), min_size=d, max_size=d))
+    P = sp.zeros(d, d)
+    for i, (j, s) in enumerate(zip(perm, signs)):
+        P[j, i] = s
+    U = sp.eye(d)
+    for _ in range(data.draw(st.integers(0, 4))):
+        i, j = data.draw(st.tuples(st.integers(0, d - 1), st.integers(0, d - 1)))
+        if i != j:
+            E = sp.eye(d)
+            E[i, j] = data.draw(st.integers(-3, 3))
+            U = U * E
+    g = U * P * U.inv()
+    order, X = 1, g
+    while X != sp.eye(d):
+        X, order = X * g, order + 1
+    assert G.Rep([g]).order == order
+    assert G.Rep([g], max_order=order).order == order
+    if order > 1:
+        with pytest.raises(ValueError, match="max_order"):
+            G.Rep([g], max_order=order - 1)

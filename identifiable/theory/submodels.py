@@ -129,13 +129,12 @@ class _AffineMap:
 
     def augmented(self, exact: bool) -> Any:
         r, c = self.matrix.shape
-        if exact:
-            M = sp.zeros(r + 1, c + 1)
-            M[:r, :c] = sp.Matrix(self.matrix)
-            if self.offset is not None:
-                M[:r, c] = sp.Matrix(self.offset).reshape(r, 1)
-            M[r, c] = 1
-            return sp.ImmutableMatrix(M)
+        if exact:   # joined blocks, not slice assignment (entry by entry, quadratic in sympy)
+            off = sp.zeros(r, 1) if self.offset is None else \
+                sp.Matrix(self.offset).reshape(r, 1)
+            top = sp.Matrix(self.matrix).row_join(off)
+            bottom = sp.zeros(1, c).row_join(sp.Matrix([[1]]))
+            return sp.ImmutableMatrix(top.col_join(bottom))
         M = np.zeros((r + 1, c + 1))
         M[:r, :c] = to_numpy(self.matrix)
         if self.offset is not None:
