@@ -440,12 +440,18 @@ def _exact_infinite_order(dm: DomainMatrix) -> str | None:
     p = sp.Poly([K.to_sympy(c) for c in coeffs], x, domain=K)
     if K.is_ZZ or K.is_QQ:
         if not all(c.is_Integer for c in p.all_coeffs()):
-            return (f"has characteristic polynomial {p.as_expr()} with non-integer "
+            text = str(p.as_expr())
+            if len(text) > 120:
+                text = f"of degree {p.degree()} ({text[:80]} ...)"
+            return (f"has characteristic polynomial {text} with non-integer "
                     "coefficients (some eigenvalue is not a root of unity)")
         for f, _ in sp.Poly(p.as_expr(), x, domain=sp.ZZ).factor_list()[1]:
             if not f.is_cyclotomic:
+                text = str(f.as_expr())
+                if len(text) > 120:
+                    text = f"of degree {f.degree()} ({text[:80]} ...)"
                 return (f"has characteristic polynomial with the non-cyclotomic factor "
-                        f"{f.as_expr()} (some eigenvalue is not a root of unity)")
+                        f"{text} (some eigenvalue is not a root of unity)")
     else:
         lam = np.linalg.eigvals(to_numpy(sp.ImmutableMatrix(dm.to_Matrix())))
         if np.max(np.abs(np.abs(lam) - 1)) > EIGENVALUE_TOL:
@@ -560,6 +566,12 @@ class Rep:
     sizes, NaN or inf, singular, of infinite order (an eigenvalue off the unit circle, a Jordan
     block, or for rational matrices a non-cyclotomic characteristic polynomial), or when the
     group has more than ``max_order`` elements.
+
+    Cost: the enumeration makes ``|G| x (number of generators)`` matrix products and hash
+    lookups, slow for exact matrices of size ~100 (about a second per element there). Before it,
+    each exact generator whose order exceeds ``max_order`` is refused from its eigenvalues
+    (``O(d^3 + d max_order)``, :func:`_order_beyond`), so an infinite or too large group costs
+    no enumeration unless its eigenvalues are too ill-conditioned to separate the orders.
     """
 
     def __init__(self, generators: Sequence[Any], *, max_order: int = 10_000,
