@@ -227,7 +227,9 @@ def _gcnn_barrier_summaries(rec: ResultRecord) -> list[tuple[str, list[str], lis
                     + [_published(pub.get("barrier_repair"))])
     if body:
         out.append(("Table 2 [BK23]: this run (mean ± std over seeds) next to the paper's",
-                    cols, body))
+                    cols, body) if vgg else _without_paper(
+                        "Table 2 [BK23] style: this run (mean ± std over seeds; the paper has no "
+                        "numbers for this architecture)", cols, body))
     if merges:
         mreps = _repair_keys(rec, merges)
         cols4 = ["model 1", "model 2", "n", "barrier, BN reset"] + \
@@ -241,7 +243,9 @@ def _gcnn_barrier_summaries(rec: ResultRecord) -> list[tuple[str, list[str], lis
                          + [_pm([m.get(k) for m in ms]) for k in mreps.values()]
                          + [_published(pub)])
         out.append(("Table 4 [BK23]: merging two different nets (mean ± std over pairs)",
-                    cols4, body4))
+                    cols4, body4) if vgg else _without_paper(
+                        "Table 4 [BK23] style: merging two different nets (mean ± std over pairs)",
+                        cols4, body4))
         conv, key = next(iter(reps.items()))
         mkey = mreps.get(conv)
         cols5 = ["recipe", f"flipped self (REPAIR, {conv})",
@@ -263,10 +267,18 @@ def _gcnn_barrier_summaries(rec: ResultRecord) -> list[tuple[str, list[str], lis
                           _pm([m.get(mkey) for m in same]), verdict, _published(pub2),
                           _published(pub4)])
         if body5:
-            out.append(("Merging a net with its flipped self against merging two different "
-                        "nets of the recipe ('yes' where the difference of the means exceeds "
-                        "the sum of the two standard deviations)", cols5, body5))
+            title = ("Merging a net with its flipped self against merging two different nets "
+                     "of the recipe ('yes' where the difference of the means exceeds the sum "
+                     "of the two standard deviations)")
+            out.append((title, cols5, body5) if vgg else _without_paper(title, cols5, body5))
     return out
+
+
+def _without_paper(title: str, cols: list[str], body: list[list[str]]
+                   ) -> tuple[str, list[str], list[list[str]]]:
+    """The table without its ``[BK23]`` columns (an architecture the paper did not measure)."""
+    keep = [i for i, c in enumerate(cols) if not c.startswith("[BK23]")]
+    return title, [cols[i] for i in keep], [[r[i] for i in keep] for r in body]
 
 
 #: per experiment, the summary tables printed before a record's rows
@@ -331,7 +343,8 @@ def _rst_table(cols: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _rst_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("*", "\\*").replace("`", "\\`").replace("|", "\\|")
+    text = text.replace("\\", "\\\\").replace("*", "\\*").replace("`", "\\`").replace("|", "\\|")
+    return "\\" + text if text[:1] in ("-", "+") else text   # not a bullet in a list-table cell
 
 
 def rst_report(records: Sequence[ResultRecord], experiment: str,

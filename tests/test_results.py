@@ -115,3 +115,18 @@ def test_legacy_gcnn_barrier_record_names_its_convention(tmp_path):
     assert "GCNN barrier, REPAIR (eval endpoints)" in c2
     assert not any("train endpoints" in c for c in c2)
     assert "repair_endpoints=eval (recorded before the option existed)" in format_report([rec])
+
+
+def test_rst_cells_never_start_a_bullet(tmp_path):
+    """A missing value ('-') or a negative number in a list-table cell must stay text: an
+    unescaped leading '-' makes docutils render a bullet."""
+    from identifiable.results import _rst_escape
+
+    assert _rst_escape("-") == "\\-" and _rst_escape("-0.0023") == "\\-0.0023"
+    assert _rst_escape("0.5") == "0.5"
+    rec, _ = _gb_record(tmp_path)
+    rec.settings["arch"] = "resnet20"          # no published numbers: no [BK23] columns
+    from identifiable.results import summary_tables
+
+    assert all(not any(c.startswith("[BK23]") for c in cols)
+               for _, cols, _ in summary_tables(rec))
