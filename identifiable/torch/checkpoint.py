@@ -43,7 +43,24 @@ def _load_file(path: Path, name: str, what: str, map_location: Any) -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise ValueError(f"{name}: {path} is not {what} ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"{name}: {path} is not {what} ({type(exc).__name__}: "
+                         f"{_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """One informative line of an exception's text: torch's weights-only refusals span many
+    lines of advice (including to retry with ``weights_only=False``, which would run the file's
+    code); keep only what was refused."""
+    text = str(exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if text.startswith("Weights only load failed"):
+        rest = text.split("WeightsUnpickler error:", 1)[1] if "WeightsUnpickler error:" in text \
+            else "\n".join(lines[1:])
+        detail = next((ln.strip() for ln in rest.splitlines() if ln.strip()
+                       and not ln.strip().startswith(("Check the documentation", "Please file"))),
+                      "")
+        return f"refused by the weights-only unpickler: {detail or 'unsupported content'}"[:300]
+    return (lines or [type(exc).__name__])[0][:300]
 
 
 def load_checkpoint(path: str | os.PathLike, arch: dict[str, Any] | None = None,

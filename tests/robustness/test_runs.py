@@ -223,6 +223,12 @@ def test_tampered_checkpoints_give_clear_errors(tmp_path):
         r = _cli("measure", str(tmp_path / name), "--n-probes", "100")
         assert r.returncode == 2, (name, r.stderr)
         assert msg in r.stderr and "Traceback" not in r.stderr, (name, r.stderr)
+        if name == "evil.pt":
+            # one line, naming what was refused; never torch's advice to retry with
+            # weights_only=False (which would run the file's code)
+            err = [ln for ln in r.stderr.splitlines() if "error:" in ln]
+            assert len(err) == 1 and "weights-only unpickler" in err[0], r.stderr
+            assert "weights_only` set to `False" not in r.stderr
     assert not (tmp_path / "pwned").exists()
 
 
