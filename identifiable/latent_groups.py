@@ -519,9 +519,11 @@ class Monomial(LatentGroup):
 
     def entrywise_partner(self, M: Matrix) -> Matrix:
         if isinstance(M, sp.MatrixBase):
+            # only the stored non-zero entries: a monomial matrix has d of its d^2 entries
             sym = self.scalings.symbol
-            return sp.ImmutableMatrix(M.shape[0], M.shape[1], lambda i, j: 0 if is_exact_zero(
-                M[i, j]) else sp.simplify(self.scalings.partner.subs(sym, M[i, j])))
+            entries = {ij: sp.simplify(self.scalings.partner.subs(sym, v))
+                       for ij, v in M.todok().items() if not is_exact_zero(v)}
+            return sp.ImmutableMatrix(sp.SparseMatrix(M.shape[0], M.shape[1], entries))
         M = np.asarray(M, dtype=float)
         out = np.zeros_like(M)
         nz = M != 0

@@ -259,6 +259,16 @@ def is_exact(M: Any) -> bool:
 def to_numpy(M: Any) -> np.ndarray:
     """Float64 view of an exact or float matrix (empty sympy matrices keep their shape)."""
     if isinstance(M, sp.MatrixBase):
+        if _rational_sympy(M) and 0 not in M.shape:
+            # ZZ / QQ storage: integer division of numerator by denominator is correctly
+            # rounded (as evalf would be), without creating a sympy Float per entry
+            rep = M._rep
+            flat = rep.to_list_flat()
+            if rep.domain.is_ZZ:
+                vals = [int(x) for x in flat]
+            else:
+                vals = [int(x.numerator) / int(x.denominator) for x in flat]
+            return np.array(vals, dtype=np.float64).reshape(M.shape)
         return np.array(M.evalf(17).tolist(), dtype=np.float64).reshape(M.shape)
     return np.asarray(M, dtype=np.float64)
 

@@ -378,8 +378,8 @@ def weakly_identifiable(model: MLP, theta: Any, *, tol: float | None = None,
 
     Cost: one pass over the neuron classes of every layer and the submodel's maps (Definition
     3.2, eq. (2) on the generators of each K~_i), growing with the number of parameters
-    (measured: x2.4 to x3.7 per doubling of the width of [w, w, 1]); [250, 250, 1] (62,750
-    parameters) takes about 12 s of CPU with a float theta and 22 s with an exact one on the
+    (measured: x2.2 to x4 per doubling of the width of [w, w, 1]); [250, 250, 1] (62,750
+    parameters) takes about 7 s of CPU with a float theta and 17 s with an exact one on the
     project's 2-core machine (``tests/robustness/test_sizes_and_inputs.py``).
     """
     theta, tol = _theta_and_tol(model, theta, tol)

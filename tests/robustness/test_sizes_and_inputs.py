@@ -17,7 +17,7 @@ import identifiable as idf
 
 
 def test_weakly_identifiable_at_width_250_takes_seconds():
-    """float theta, [250, 250, 1]: 62,750 parameters; about 12 s of CPU on the project's machine
+    """float theta, [250, 250, 1]: 62,750 parameters; about 7 s of CPU on the project's machine
     (the bound leaves room for a loaded CI runner), against minutes before."""
     m = idf.MLP([250, 250, 1], "tanh")
     th = m.random_params(0)
