@@ -20,7 +20,7 @@ def test_to_numpy_of_rationals_is_correctly_rounded(pairs):
     evalf route agree with it on every entry."""
     vals = [sp.Rational(p, q) for p, q in pairs]
     M = sp.Matrix(1, len(vals), vals)
-    want = np.array([float(Fraction(p, q)) for p, q in pairs])
+    want = np.array([[float(Fraction(p, q)) for p, q in pairs]])
     assert np.array_equal(to_numpy(M), want)
     assert np.array_equal(to_numpy(sp.ImmutableMatrix(M)), want)
 
