@@ -256,11 +256,15 @@ def _gcnn_barrier_summaries(rec: ResultRecord) -> list[tuple[str, list[str], lis
             same = [m for m in merges if m["recipe"] == f"{name} + {name}"]
             if not same or mkey is None:
                 continue
-            m_self, sd_self, _ = _mean_std([r.get(key) for r in nets if r["recipe"] == name])
-            m_two, sd_two, _ = _mean_std([m.get(mkey) for m in same])
+            m_self, sd_self, n_self = _mean_std([r.get(key) for r in nets
+                                                 if r["recipe"] == name])
+            m_two, sd_two, n_two = _mean_std([m.get(mkey) for m in same])
             gap = m_two - m_self
             verdict = ("yes" if gap > sd_self + sd_two else
                        "no" if gap < -(sd_self + sd_two) else "within the spread")
+            if min(n_self, n_two) < 2:
+                verdict += f" ({n_two} pair{'s' if n_two != 1 else ''}, {n_self} "\
+                           f"net{'s' if n_self != 1 else ''}: no spread for one of them)"
             pub2 = BK23_TABLE2.get(name, {}).get("barrier_repair") if vgg else None
             pub4 = BK23_TABLE4.get((name, name)) if vgg else None
             body5.append([name, _pm([r.get(key) for r in nets if r["recipe"] == name]),
