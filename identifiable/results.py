@@ -19,6 +19,7 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 import json
+import numbers
 import platform
 import subprocess
 import time
@@ -30,7 +31,7 @@ from typing import Any
 from identifiable.io import write_json_atomic
 
 __all__ = ["RECORD_NAME", "COLUMNS", "ResultRecord", "write_record", "load_records",
-           "format_report", "rst_report", "git_commit", "summary_tables"]
+           "format_report", "rst_report", "git_commit", "summary_tables", "mean_std"]
 
 #: file name of a record inside its run folder
 RECORD_NAME = "record.json"
@@ -169,10 +170,10 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None
     return cols, [[_cell(r.get(c)) for c in cols] for r in rows]
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float, int]:
-    """Mean and sample standard deviation (0 for one value) of the finite values, and their
-    count."""
-    vals = [float(v) for v in values if isinstance(v, (int, float)) and v == v]
+def mean_std(values: Sequence[Any]) -> tuple[float, float, int]:
+    """Mean and sample standard deviation (0 for one value) of the finite numbers among
+    ``values`` (None and NaN left out), and their count; NaN, NaN, 0 for none."""
+    vals = [float(v) for v in values if isinstance(v, numbers.Real) and v == v]
     if not vals:
         return float("nan"), float("nan"), 0
     m = sum(vals) / len(vals)
@@ -180,11 +181,14 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float, int]:
     return m, sd, len(vals)
 
 
-def _pm(values: Sequence[float]) -> str:
-    m, sd, n = _mean_std(values)
+def _fmt(m: float, sd: float, n: int) -> str:
     if n == 0:
         return "-"
     return f"{m:.3g}" if n == 1 else f"{m:.3g} ± {sd:.2g}"
+
+
+def _pm(values: Sequence[Any]) -> str:
+    return _fmt(*mean_std(values))
 
 
 def _published(pair: tuple[float, float] | None) -> str:
@@ -256,9 +260,9 @@ def _gcnn_barrier_summaries(rec: ResultRecord) -> list[tuple[str, list[str], lis
             same = [m for m in merges if m["recipe"] == f"{name} + {name}"]
             if not same or mkey is None:
                 continue
-            m_self, sd_self, n_self = _mean_std([r.get(key) for r in nets
-                                                 if r["recipe"] == name])
-            m_two, sd_two, n_two = _mean_std([m.get(mkey) for m in same])
+            m_self, sd_self, n_self = stat_self = mean_std([r.get(key) for r in nets
+                                                            if r["recipe"] == name])
+            m_two, sd_two, n_two = stat_two = mean_std([m.get(mkey) for m in same])
             gap = m_two - m_self
             verdict = ("yes" if gap > sd_self + sd_two else
                        "no" if gap < -(sd_self + sd_two) else "within the spread")
@@ -267,8 +271,7 @@ def _gcnn_barrier_summaries(rec: ResultRecord) -> list[tuple[str, list[str], lis
                            f"net{'s' if n_self != 1 else ''}: no spread for one of them)"
             pub2 = BK23_TABLE2.get(name, {}).get("barrier_repair") if vgg else None
             pub4 = BK23_TABLE4.get((name, name)) if vgg else None
-            body5.append([name, _pm([r.get(key) for r in nets if r["recipe"] == name]),
-                          _pm([m.get(mkey) for m in same]), verdict, _published(pub2),
+            body5.append([name, _fmt(*stat_self), _fmt(*stat_two), verdict, _published(pub2),
                           _published(pub4)])
         if body5:
             title = ("Merging a net with its flipped self against merging two different nets "
@@ -317,11 +320,12 @@ def format_report(records: Sequence[ResultRecord], columns: dict[str, Sequence[s
         out.append(f"== {rec.experiment} / {rec.tag}: {_settings_line(rec)}")
         out.append(f"   identifiable {rec.library_version}, commit {rec.commit or 'unknown'}, "
                    f"{rec.wall_s / 60:.1f} min wall, {rec.created}")
-        for title, cols, body in summary_tables(rec):
+        summaries = summary_tables(rec)
+        for title, cols, body in summaries:
             out.append(f"   {title}")
             out.extend(_text_table(cols, body))
         cols, body = _table(rec.rows, (columns or COLUMNS).get(rec.experiment))
-        if summary_tables(rec):
+        if summaries:
             out.append("   every row")
         out.extend(_text_table(cols, body))
         if rec.notes:
@@ -366,11 +370,12 @@ def rst_report(records: Sequence[ResultRecord], experiment: str,
         out.append(f"**{_rst_escape(rec.tag)}**: {_rst_escape(_settings_line(rec))}; "
                    f"identifiable {rec.library_version}, commit "
                    f"``{(rec.commit or 'unknown')[:12]}``, {rec.wall_s / 60:.1f} min wall.\n")
-        for title, scols, sbody in summary_tables(rec):
+        summaries = summary_tables(rec)
+        for title, scols, sbody in summaries:
             out.append(f"*{_rst_escape(title)}*\n")
             out.extend(_rst_table(scols, sbody))
         if body:
-            if summary_tables(rec):
+            if summaries:
                 out.append("*Every row of the record*\n")
             out.extend(_rst_table(cols, body))
         if rec.notes:

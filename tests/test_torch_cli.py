@@ -326,6 +326,13 @@ def test_measure_model_errors(tmp_path, monkeypatch, capsys, argv, message):
     assert err.startswith("identifiable measure: error:") and message in err
 
 
+def test_repair_conventions_match_the_backend():
+    from identifiable.experiments.gcnn_barrier import REPAIR_CONVENTIONS
+    from identifiable.torch.structure import REPAIR_ENDPOINTS
+
+    assert REPAIR_CONVENTIONS == REPAIR_ENDPOINTS
+
+
 def test_table4_merge_jobs():
     """--merge: 'same' pairs the seeds of each recipe; 'paper' adds, per seed, the cross pairs
     of [BK23] Table 4 (among cnn, cnn-inv, gcnn); 'all' every pair of recipes; counted against

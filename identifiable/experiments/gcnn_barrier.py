@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import sys
 import time
 from pathlib import Path
@@ -62,6 +61,7 @@ from typing import Any
 
 from identifiable.experiments import arguments as A
 from identifiable.experiments.progress import log
+from identifiable.results import mean_std
 
 __all__ = ["add_arguments", "run", "QUICK", "QUICK_RESNET", "format_table2", "format_table3",
            "format_table4", "summarise", "stream_orders"]
@@ -71,6 +71,10 @@ DEFAULT_RECIPES = ("cnn", "cnn-inv", "gcnn")
 TABLE4_RECIPES = ("cnn", "cnn-inv", "gcnn")
 #: ``--merge`` choices
 MERGE_MODES = ("none", "same", "paper", "all")
+#: REPAIR's endpoint conventions, the default first (the names of
+#: :data:`identifiable.torch.structure.REPAIR_ENDPOINTS`, which this module cannot import
+#: without importing torch)
+REPAIR_CONVENTIONS = ("train", "eval")
 
 #: ``--quick``: the embedded stand-in data, tiny nets, two epochs, two seeds, every recipe,
 #: Table 4 only within recipes; batch 64, so that the BatchNorm running statistics (momentum
@@ -141,7 +145,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Table 4: merge different nets of one recipe (same), and per seed the "
                         "recipe pairs of [BK23] Table 4 among cnn, cnn-inv, gcnn (paper, the "
                         "default; 'same' with --quick) or every pair of recipes (all)")
-    p.add_argument("--repair-endpoints", choices=("train", "eval"), default="train",
+    p.add_argument("--repair-endpoints", choices=REPAIR_CONVENTIONS,
+                   default=REPAIR_CONVENTIONS[0],
                    help="REPAIR endpoint statistics reported as barrier_repair: BatchNorms "
                         "with batch statistics as the REPAIR authors' code (train, the "
                         "default) or with running statistics (eval); both are measured and "
@@ -171,7 +176,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--recipe: unknown {unknown}; expected among {list(recipe_names())}")
     s["recipes"] = list(dict.fromkeys(s["recipes"]))
     s["arch"] = getattr(args, "arch", "vgg11")
-    s["repair_endpoints"] = getattr(args, "repair_endpoints", "train")
+    s["repair_endpoints"] = getattr(args, "repair_endpoints", REPAIR_CONVENTIONS[0])
     size = getattr(args, "image_size", None)
     s["image_size"] = IMAGE_SIZE[s["arch"]] if size is None else size
     if s["seeds"] < 1:
@@ -180,11 +185,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
-    vals = [v for v in values if v == v]
-    if not vals:
-        return math.nan, math.nan
-    m = sum(vals) / len(vals)
-    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    """Mean and sample std over seeds (:func:`identifiable.results.mean_std`)."""
+    m, sd, _ = mean_std(values)
     return m, sd
 
 
@@ -210,7 +212,7 @@ def summarise(rows: list[dict[str, Any]], key: str = "recipe") -> dict[str, dict
 def _repair_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """(key, header) of the REPAIR barrier columns: one per endpoint convention the rows carry
     (``barrier_repair_train`` / ``_eval``), else the one ``barrier_repair``."""
-    both = [(f"barrier_repair_{c}", f"REPAIR ({c} endpoints)") for c in ("train", "eval")]
+    both = [(f"barrier_repair_{c}", f"REPAIR ({c} endpoints)") for c in REPAIR_CONVENTIONS]
     if rows and all(k in r for r in rows for k, _ in both):
         return both
     return [("barrier_repair", "REPAIR")]
@@ -421,7 +423,7 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
         return f"{recipe}-s{seed}" if s["arch"] == "vgg11" else f"{s['arch']}-{recipe}-s{seed}"
 
     # REPAIR in both endpoint conventions, the chosen one first (it fills barrier_repair)
-    conventions = [s["repair_endpoints"]] + [c for c in ("train", "eval")
+    conventions = [s["repair_endpoints"]] + [c for c in REPAIR_CONVENTIONS
                                              if c != s["repair_endpoints"]]
 
     # ---- Table 2: train (or reuse) and measure each net; jobs split between processes

@@ -299,7 +299,6 @@ def _repair_endpoints(net_a: nn.Sequential, net_b_aligned: nn.Sequential, images
     """Per-layer (mean, std) at the REPAIR points of both endpoints, in a's channel order: with
     ``endpoints="eval"`` and a ``match``, from the match (b's permuted by ``match.perms`` and its
     means negated by ``match.signs``) after checking that it fits, else measured."""
-    endpoint_mode(endpoints)                     # a clear error for an unknown convention
     if match is None or endpoints != "eval":
         return _endpoint_stats(net_a, net_b_aligned, images, layers, batch_size, endpoints)
     if match.layers != layers or len(match.pre_mean_a) != len(layers):
@@ -413,6 +412,7 @@ def repair(net_mid: nn.Module, net_a: nn.Module, net_b_aligned: nn.Module,
     point (its BatchNorm output), so a block's branch and its shortcut are renormalised
     separately before they are added (:func:`identifiable.torch.graph_ops.repair_graph`).
     """
+    endpoint_mode(endpoints)       # an unknown convention is refused before any work
     if uses_graph(net_mid):
         from identifiable.torch.graph_ops import repair_graph
 
