@@ -469,6 +469,9 @@ def _exact_infinite_order(dm: DomainMatrix) -> str | None:
 #: the eigenvalue order test of :func:`_order_beyond` runs when its separation argument holds:
 #: ``eta * max_order**2 <= _ORDER_TEST_MARGIN`` (eta: the eigenvalues' assumed accuracy)
 _ORDER_TEST_MARGIN = 0.25
+#: assumed relative accuracy of float64 eigenvalues of a well-scaled matrix (times its
+#: condition number) in the eigenvalue-order test of :func:`_order_beyond`
+_EIGENVALUE_EPS = 1e-13
 #: ... and for ``max_order`` up to this (the test costs O(d * max_order))
 _ORDER_TEST_MAX = 10**6
 
@@ -492,7 +495,7 @@ def _order_beyond(engine, g, name: str, max_order: int) -> None:
         return
     A = to_numpy(engine.dense(g)) if isinstance(engine, _FieldEngine) else \
         np.asarray(g, dtype=np.float64)
-    eta = 1e-13 * max(1.0, float(np.linalg.cond(A)))
+    eta = _EIGENVALUE_EPS * max(1.0, float(np.linalg.cond(A)))
     if eta * max_order ** 2 > _ORDER_TEST_MARGIN:
         return
     phis = np.angle(np.linalg.eigvals(A)) / (2 * np.pi)

@@ -103,7 +103,7 @@ def test_experiments_register_without_importing_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_gcnn_barrier_command(tmp_path, capsys):
+def test_gcnn_barrier_command(tmp_path, capsys, monkeypatch):
     """[BK23] Section 4.1: the Table 2 / Table 4 command on the embedded data (tiny nets)."""
     out, js = tmp_path / "gb", tmp_path / "rows.json"
     args = ["experiment", "gcnn-barrier", "--quick", "--recipe", "cnn", "gcnn", "--epochs", "1",
@@ -149,6 +149,22 @@ def test_gcnn_barrier_command(tmp_path, capsys):
     stamp = (out / "nets" / "cnn-s0.pt").stat().st_mtime_ns
     assert main(args + ["--merge", "none", "--seeds", "1"]) == 0
     assert (out / "nets" / "cnn-s0.pt").stat().st_mtime_ns == stamp
+    # ... and their measurements (OUT/measurements): with the measuring functions disabled, a
+    # rerun reports exactly the numbers of the first run
+    import identifiable.torch.merge as merge_module
+
+    def refuse(*a, **k):
+        raise AssertionError("a cached measurement was recomputed")
+
+    monkeypatch.setattr(merge_module, "gcnn_barrier", refuse)
+    monkeypatch.setattr(merge_module, "merge_barrier", refuse)
+    js2 = tmp_path / "rows2.json"
+    assert main(args + ["--json", str(js2)]) == 0
+    assert json.loads(js2.read_text()) == rows
+    again = json.loads((out / "results.json").read_text())
+    assert again["merges"] == report["merges"] and again["nets"] == report["nets"]
+    assert "measurement cache: 6 reused, 0 measured" in capsys.readouterr().out
+    monkeypatch.undo()
     assert main(["experiment", "gcnn-barrier", "--recipe", "resnet", "--out", str(out)]) == 2
     assert "--recipe: unknown ['resnet']" in capsys.readouterr().err
 

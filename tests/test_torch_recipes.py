@@ -106,6 +106,17 @@ def test_resume_equals_uninterrupted_and_reuse(tiny_data, tmp_path):
     assert _same_state(full.net, resumed.net)
     assert resumed.accuracy == full.accuracy
     assert [h["inv_on"] for h in resumed.history] == [False, True, True]
+    # training seconds accumulate across a resume (the record's training time is the total):
+    # a checkpoint whose first epoch claims 1000 s resumes at more than 1000 s
+    from identifiable.torch.checkpoint import load_checkpoint, save_checkpoint
+
+    train_recipe(cfg, train, None, tmp_path / "c", stop_after=1)
+    path = checkpoint_path(tmp_path / "c", "cnn-late-inv", 1)
+    state = load_checkpoint(path)
+    state["history"][0]["seconds"] = 1000.0
+    save_checkpoint(path, state)
+    secs = [h["seconds"] for h in train_recipe(cfg, train, None, tmp_path / "c").history]
+    assert secs[0] == 1000.0 and 1000.0 < secs[1] < secs[2]
     # a finished checkpoint is reused, not retrained; another config is refused
     again = train_recipe(cfg, train, None, tmp_path / "a")
     assert _same_state(again.net, full.net) and len(again.history) == 3

@@ -5,7 +5,8 @@ For every requested recipe of Table 1 and seed: train the VGG11 / GCNN / PGCNN
 (``--arch vgg11``, the default) or the CIFAR ResNet-20 / GCNN / PGCNN ResNet-20
 (``--arch resnet20``, :mod:`identifiable.torch.resnet`)
 (:func:`identifiable.torch.recipes.train_recipe`; a finished checkpoint in ``OUT/nets`` is
-reused), export it to plain modules (:func:`identifiable.torch.vgg.to_plain`) and
+reused, and so are its measurements, ``OUT/measurements``, while its bytes, the settings and
+the measuring code are unchanged: :mod:`identifiable.experiments.cache`), export it to plain modules (:func:`identifiable.torch.vgg.to_plain`) and
 measure with :mod:`identifiable.torch.merge` (flipping: :mod:`identifiable.torch.flip`, matching:
 :mod:`identifiable.torch.match`; a ResNet's permutation groups, one per residual stream and one
 per block's inner layer, come from its torch.fx trace, :mod:`identifiable.torch.graph`):
@@ -53,6 +54,7 @@ rank 0 writes the report. Importing this module does not import torch.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import sys
 import time
@@ -315,8 +317,85 @@ def _by_convention(b: Any) -> dict[str, float]:
     return out
 
 
-def _repair_text(b: Any) -> str:
-    return ", ".join(f"{conv} {r['barrier_repair']:.3g}" for conv, r in b.repairs.items())
+def _repair_text(m: dict[str, Any]) -> str:
+    """``train 0.12, eval 0.11``: the REPAIR barrier of a measured row in each convention."""
+    return ", ".join(f"{conv} {m[f'barrier_repair_{conv}']:.3g}" for conv in REPAIR_CONVENTIONS
+                     if f"barrier_repair_{conv}" in m)
+
+
+#: the modules whose source decides a cached measurement (:func:`_code`)
+MEASURING_CODE = ("identifiable.torch", "identifiable.experiments.gcnn_barrier")
+
+
+def _code() -> str:
+    """Fingerprint of the measuring code (every module of :mod:`identifiable.torch` and this
+    one): a change to any of them invalidates the measurement cache."""
+    from identifiable.experiments.cache import code_fingerprint
+
+    return code_fingerprint(*MEASURING_CODE)
+
+
+def _measure_net(plain, res, recipe: str, seed: int, s: dict[str, Any], inv_x, match_x,
+                 test_x, test_y, conventions: list[str], train) -> dict[str, Any]:
+    """Table 2 [BK23] for one trained net: accuracy, invariance error (Section 4), GCNN
+    barrier with BN reset and REPAIR in every convention, Figure 4 orders; ``perm0`` is the
+    first layer's matching (Figure 1)."""
+    from identifiable.torch.merge import gcnn_barrier, invariance_error
+    from identifiable.torch.recipes import RECIPES
+    from identifiable.torch.vgg import n_parameters
+
+    inv = invariance_error(plain, inv_x)
+    b = gcnn_barrier(plain, match_x, test_x, test_y, repair_endpoints=conventions)
+    detail = {"recipe": recipe, "seed": seed, "accuracy": b.accuracy_a,
+              "invariance_error": inv, "barrier": b.barrier,
+              "barrier_repair": b.barrier_repair, **_by_convention(b),
+              "flip_accuracy": b.accuracy_b, "halfway_accuracy": b.accuracy_mid,
+              "halfway_accuracy_repair": b.accuracy_mid_repair,
+              "barrier_abs": b.barrier_abs, "barrier_repair_abs": b.barrier_repair_abs,
+              "orders": b.orders, "flip_exact": b.flip_report.exact,
+              "flip_issues": list(b.flip_report.issues), "n_match": b.n_match,
+              "n_inv": int(inv_x.shape[0]), "parameters": n_parameters(res.net),
+              "arch": RECIPES[recipe].arch, "net": s["arch"],
+              "image_size": int(train.images.shape[1]), "group_labels": list(b.labels),
+              "width": s["width"], "epochs": s["epochs"],
+              "train_seconds": res.history[-1]["seconds"] if res.history else None,
+              "description": RECIPES[recipe].description,
+              "perm0": b.perms[0].tolist()}
+    if b.labels:
+        detail["stream_orders"] = stream_orders(detail)
+    return detail
+
+
+def _net_line(detail: dict[str, Any]) -> str:
+    """The log line of one measured net."""
+    streams = ""
+    if detail.get("stream_orders"):
+        streams = ", streams " + "; ".join(
+            f"{o['1']}/{o['2']}/{o['>2']}" for o in detail["stream_orders"]) + " (order 1/2/>2)"
+    return (f"accuracy {detail['accuracy']:.4f}, flipped {detail['flip_accuracy']:.4f}, "
+            f"invariance error {detail['invariance_error']:.3g}, GCNN barrier "
+            f"{detail['barrier']:.3g} (REPAIR {_repair_text(detail)}), orders "
+            f"{[o['>2'] for o in detail['orders']]} (>2){streams}")
+
+
+def _merge_pair(path_a, path_b, a: tuple[str, int], b: tuple[str, int], match_x, test_x,
+                test_y, conventions: list[str], device) -> dict[str, Any]:
+    """Table 4 [BK23]: the interpolation barrier of two different trained nets."""
+    from identifiable.torch.merge import merge_barrier
+    from identifiable.torch.recipes import load_classifier
+    from identifiable.torch.vgg import to_plain
+
+    net_a, _ = load_classifier(path_a, device)
+    net_b, _ = load_classifier(path_b, device)
+    m = merge_barrier(to_plain(net_a), to_plain(net_b), match_x, test_x, test_y,
+                      repair_endpoints=conventions)
+    return {"recipe_a": a[0], "seed_a": a[1], "recipe_b": b[0], "seed_b": b[1],
+            "accuracy_a": m.accuracy_a, "accuracy_b": m.accuracy_b,
+            "halfway_accuracy": m.accuracy_mid,
+            "halfway_accuracy_repair": m.accuracy_mid_repair,
+            "barrier": m.barrier, "barrier_abs": m.barrier_abs,
+            "barrier_repair": m.barrier_repair,
+            "barrier_repair_abs": m.barrier_repair_abs, **_by_convention(m)}
 
 
 def _load_data(args: argparse.Namespace, s: dict[str, Any]):
@@ -382,19 +461,18 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     import torch
 
+    from identifiable.experiments.cache import MeasurementCache
     from identifiable.io import write_bytes_atomic, write_json_atomic
     from identifiable.torch import distributed as dist
-    from identifiable.torch.merge import gcnn_barrier, invariance_error, merge_barrier
+    from identifiable.torch.checkpoint import data_identity
     from identifiable.torch.plots import figure1_filter_pairs, figure4_orders
     from identifiable.torch.recipes import (
-        RECIPES,
         ClassifierConfig,
         checkpoint_path,
-        load_classifier,
         normalise,
         train_recipe,
     )
-    from identifiable.torch.vgg import n_parameters, to_plain
+    from identifiable.torch.vgg import to_plain
 
     device = dist.device_for(d, args.device)
     say = log if d.is_main else (lambda msg: log(f"[rank {d.rank}] {msg}"))
@@ -426,6 +504,14 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     conventions = [s["repair_endpoints"]] + [c for c in REPAIR_CONVENTIONS
                                              if c != s["repair_endpoints"]]
 
+    # measurements of finished nets are cached in OUT/measurements (experiments.cache): a
+    # resumed sweep re-measures only what changed (checkpoint bytes, settings or code)
+    cache = MeasurementCache(out / "measurements", _code(), enabled=not args.fresh)
+    measure_settings = {"train": data_identity(train), "test": data_identity(test),
+                        "n_match": int(match_x.shape[0]), "n_inv": int(inv_x.shape[0]),
+                        "subset_seeds": [1, 2], "repair_endpoints": conventions,
+                        "device": str(device).split(":")[0]}
+
     # ---- Table 2: train (or reuse) and measure each net; jobs split between processes
     rows_local, first_layers = [], {}
     for recipe, seed in dist.shard(d, [(r, sd) for sd in seeds for r in s["recipes"]]):
@@ -433,38 +519,17 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
         res = train_recipe(config(recipe, seed), train, None, out, device=device, log=say,
                            fresh=args.fresh)
         plain = to_plain(res.net)
-        inv = invariance_error(plain, inv_x)
-        b = gcnn_barrier(plain, match_x, test_x, test_y, repair_endpoints=conventions)
-        row = {"recipe": recipe, "seed": seed, "accuracy": b.accuracy_a,
-               "invariance_error": inv, "barrier": b.barrier,
-               "barrier_repair": b.barrier_repair}
-        detail = {**row, **_by_convention(b), "flip_accuracy": b.accuracy_b,
-                  "halfway_accuracy": b.accuracy_mid,
-                  "halfway_accuracy_repair": b.accuracy_mid_repair,
-                  "barrier_abs": b.barrier_abs, "barrier_repair_abs": b.barrier_repair_abs,
-                  "orders": b.orders, "flip_exact": b.flip_report.exact,
-                  "flip_issues": list(b.flip_report.issues), "n_match": b.n_match,
-                  "n_inv": int(inv_x.shape[0]), "parameters": n_parameters(res.net),
-                  "arch": RECIPES[recipe].arch, "net": s["arch"],
-                  "image_size": int(train.images.shape[1]), "group_labels": list(b.labels),
-                  "width": s["width"], "epochs": s["epochs"],
-                  "train_seconds": res.history[-1]["seconds"] if res.history else None,
-                  "description": RECIPES[recipe].description}
-        if b.labels:
-            detail["stream_orders"] = stream_orders(detail)
+        measure = functools.partial(_measure_net, plain, res, recipe, seed, s, inv_x, match_x,
+                                    test_x, test_y, conventions, train)
+        detail, cached = cache.measure(f"net-{tag(recipe, seed)}", [res.path],
+                                       {**measure_settings, "kind": "net"}, measure)
+        perm0 = detail.pop("perm0")
         rows_local.append(detail)
         if seed == seeds[0]:
             first = next(m for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
-            first_layers[recipe] = (first.weight.detach().cpu().numpy(), b.perms[0].tolist())
-        streams = ""
-        if b.labels:
-            streams = ", streams " + "; ".join(
-                f"{o['1']}/{o['2']}/{o['>2']}" for o in detail["stream_orders"]) + \
-                " (order 1/2/>2)"
-        say(f"[{tag(recipe, seed)}] accuracy {b.accuracy_a:.4f}, flipped {b.accuracy_b:.4f}, "
-            f"invariance error {inv:.3g}, GCNN barrier {b.barrier:.3g} "
-            f"(REPAIR {_repair_text(b)}), orders {[o['>2'] for o in b.orders]} (>2)"
-            f"{streams} [{time.perf_counter() - t1:.0f} s]")
+            first_layers[recipe] = (first.weight.detach().cpu().numpy(), perm0)
+        say(f"[{tag(recipe, seed)}] {_net_line(detail)} "
+            f"[{time.perf_counter() - t1:.0f} s{', cached' if cached else ''}]")
     details = dist.gather(d, rows_local)
     figs = dist.gather(d, list(first_layers.items()))
     dist.barrier(d)   # every net is trained and saved before the merges read them
@@ -472,20 +537,18 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     # ---- Table 4: merge two different nets
     merges_local = []
     for (ra, sa), (rb, sb) in dist.shard(d, merge_jobs(s["recipes"], seeds, s["merge"])):
-        net_a, _ = load_classifier(checkpoint_path(out, ra, sa, s["arch"]), device)
-        net_b, _ = load_classifier(checkpoint_path(out, rb, sb, s["arch"]), device)
-        m = merge_barrier(to_plain(net_a), to_plain(net_b), match_x, test_x, test_y,
-                          repair_endpoints=conventions)
-        merges_local.append({"recipe_a": ra, "seed_a": sa, "recipe_b": rb, "seed_b": sb,
-                             "accuracy_a": m.accuracy_a, "accuracy_b": m.accuracy_b,
-                             "halfway_accuracy": m.accuracy_mid,
-                             "halfway_accuracy_repair": m.accuracy_mid_repair,
-                             "barrier": m.barrier, "barrier_abs": m.barrier_abs,
-                             "barrier_repair": m.barrier_repair,
-                             "barrier_repair_abs": m.barrier_repair_abs, **_by_convention(m)})
-        say(f"[merge {tag(ra, sa)} + {tag(rb, sb)}] barrier {m.barrier:.3g} "
-            f"(REPAIR {_repair_text(m)})")
+        pa, pb = (checkpoint_path(out, ra, sa, s["arch"]), checkpoint_path(out, rb, sb, s["arch"]))
+        merge = functools.partial(_merge_pair, pa, pb, (ra, sa), (rb, sb), match_x, test_x,
+                                  test_y, conventions, device)
+        m, cached = cache.measure(f"merge-{tag(ra, sa)}+{tag(rb, sb)}", [pa, pb],
+                                  {**measure_settings, "kind": "merge"}, merge)
+        merges_local.append(m)
+        say(f"[merge {tag(ra, sa)} + {tag(rb, sb)}] barrier {m['barrier']:.3g} "
+            f"(REPAIR {_repair_text(m)}){' [cached]' if cached else ''}")
     merges = dist.gather(d, merges_local)
+    if cache.hits:
+        say(f"measurement cache: {cache.hits} reused, {cache.misses} measured "
+            f"({out / 'measurements'})")
 
     if d.is_main:
         order = {(r, sd): i for i, (r, sd) in

@@ -250,6 +250,8 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
     end = config.epochs if stop_after is None else min(config.epochs, stop_after)
     label = (f"{config.recipe}-s{config.seed}" if config.net == "vgg11" else
              f"{config.net}-{config.recipe}-s{config.seed}")
+    # training seconds accumulate across resumes (an epoch's "seconds" is the total so far)
+    base = float(history[-1].get("seconds", 0.0)) if history else 0.0
     t0 = time.perf_counter()
     for epoch in range(start, end):
         net.train()
@@ -277,7 +279,7 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
                                  (out.argmax(1) == labels[idx]).float().mean()])
         rec = {"epoch": epoch + 1, "ce": float(sums[0]) / steps, "inv": float(sums[1]) / steps,
                "train_accuracy": float(sums[2]) / steps, "inv_on": inv_on,
-               "seconds": time.perf_counter() - t0}
+               "seconds": base + time.perf_counter() - t0}
         history.append(rec)
         if ckpt is not None:
             save_checkpoint(ckpt, {"arch": config.arch(n_classes), "model": net.state_dict(),

@@ -218,6 +218,8 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
                    desc=_label(config), leave=False)
     except ImportError:  # pragma: no cover
         bar = range(start, end)
+    # training seconds accumulate across resumes (an epoch's "seconds" is the total so far)
+    base = float(history[-1].get("seconds", 0.0)) if history else 0.0
     t0 = time.perf_counter()
     net.train()
     for epoch in bar:
@@ -237,7 +239,7 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
             sums += torch.stack([loss.detach(), eq])
         rec = {"epoch": epoch + 1, "loss": float(sums[0]) / steps,
                "eq_loss": float(sums[1]) / steps, "lam": lam, "lr": opt.param_groups[0]["lr"],
-               "seconds": time.perf_counter() - t0}
+               "seconds": base + time.perf_counter() - t0}
         history.append(rec)
         if show:
             bar.set_postfix(loss=f"{rec['loss']:.4f}", eq=f"{rec['eq_loss']:.4f}")
