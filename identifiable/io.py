@@ -142,7 +142,8 @@ class RunLock:
     ``with RunLock(out): ...`` creates the folder if needed, takes the lock (refusing with
     :class:`RunLocked`, naming the owner, when another live process holds it; taking over a
     stale lock whose process is gone), removes stale temporary files of killed writers, and
-    releases the lock on exit.
+    releases the lock on exit. Folders the lock created are removed again on release when
+    the run left nothing in them (a run refused after locking leaves no empty ``--out``).
     """
 
     NAME = ".lock"
@@ -152,6 +153,7 @@ class RunLock:
         self.path = self.folder / self.NAME
         self.what = what
         self.held = False
+        self._created: list[Path] = []     # folders acquire() created, innermost first
 
     def _owner(self) -> dict[str, Any] | None:
         try:
@@ -160,7 +162,9 @@ class RunLock:
             return None
 
     def acquire(self) -> RunLock:
+        missing = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._created = missing
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv}
         for _ in range(2):
@@ -199,6 +203,12 @@ class RunLock:
             if owner is None or owner.get("pid") == os.getpid():
                 self.path.unlink(missing_ok=True)
             self.held = False
+            for folder in self._created:    # innermost first; stops at the first non-empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+            self._created = []
 
     def __enter__(self) -> RunLock:
         return self.acquire()

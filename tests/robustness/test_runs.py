@@ -44,6 +44,36 @@ def test_second_run_into_a_locked_folder_is_refused(tmp_path):
     assert not (tmp_path / "run" / ".lock").exists()
 
 
+def test_a_run_that_wrote_nothing_leaves_no_folder(tmp_path):
+    """Folders the lock created are removed on release when the run left them empty (a run
+    refused after locking leaves no empty --out); anything written, or a folder that existed
+    before, is kept."""
+    with RunLock(tmp_path / "a" / "b" / "run"):
+        assert (tmp_path / "a" / "b" / "run" / ".lock").exists()
+    assert list(tmp_path.iterdir()) == []
+    with RunLock(tmp_path / "a" / "run"):
+        (tmp_path / "a" / "run" / "results.json").write_text("{}")
+    assert (tmp_path / "a" / "run" / "results.json").exists()
+    (tmp_path / "b").mkdir()
+    with RunLock(tmp_path / "b" / "new"):
+        pass
+    assert (tmp_path / "b").is_dir() and not (tmp_path / "b" / "new").exists()
+    with RunLock(tmp_path / "b"):
+        pass
+    assert (tmp_path / "b").is_dir()
+
+
+@pytest.mark.torch
+def test_cli_refused_after_locking_leaves_no_empty_out(tmp_path):
+    data = tmp_path / "data"
+    for split in ("train", "test"):
+        (data / split / "cat").mkdir(parents=True)
+    out = tmp_path / "never" / "out"
+    r = _cli("experiment", "gcnn-barrier", "--data", str(data), "--out", str(out))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert not (tmp_path / "never").exists()
+
+
 def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
     code = textwrap.dedent(f"""
         import time
