@@ -6,7 +6,8 @@ For every requested recipe of Table 1 and seed: train the VGG11 / GCNN / PGCNN
 (``--arch resnet20``, :mod:`identifiable.torch.resnet`)
 (:func:`identifiable.torch.recipes.train_recipe`; a finished checkpoint in ``OUT/nets`` is
 reused, and so are its measurements, ``OUT/measurements``, while its bytes, the settings and
-the measuring code are unchanged: :mod:`identifiable.experiments.cache`), export it to plain modules (:func:`identifiable.torch.vgg.to_plain`) and
+the measuring code are unchanged: :mod:`identifiable.experiments.cache`), export it to plain
+modules (:func:`identifiable.torch.vgg.to_plain`) and
 measure with :mod:`identifiable.torch.merge` (flipping: :mod:`identifiable.torch.flip`, matching:
 :mod:`identifiable.torch.match`; a ResNet's permutation groups, one per residual stream and one
 per block's inner layer, come from its torch.fx trace, :mod:`identifiable.torch.graph`):
@@ -462,10 +463,8 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     import torch
 
     from identifiable.experiments.cache import MeasurementCache
-    from identifiable.io import write_bytes_atomic, write_json_atomic
     from identifiable.torch import distributed as dist
     from identifiable.torch.checkpoint import data_identity
-    from identifiable.torch.plots import figure1_filter_pairs, figure4_orders
     from identifiable.torch.recipes import (
         ClassifierConfig,
         checkpoint_path,
@@ -551,75 +550,86 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
             f"({out / 'measurements'})")
 
     if d.is_main:
-        order = {(r, sd): i for i, (r, sd) in
-                 enumerate((r, sd) for r in s["recipes"] for sd in seeds)}
-        details.sort(key=lambda r: order[(r["recipe"], r["seed"])])
-        rows = [{k: r[k] for k in ("recipe", "seed", "accuracy", "invariance_error", "barrier",
-                                   "barrier_repair")} for r in details]
-        text = ("Table 2 [BK23] style: mean +- std over seeds; GCNN barrier = eq. (4) on test "
-                "accuracy, net vs. its aligned flipped copy (BN reset / REPAIR with the "
-                "endpoints' BatchNorms in train mode, the REPAIR authors' convention, and in "
-                f"eval mode; barrier_repair = {s['repair_endpoints']})\n"
-                + format_table2(details))
-        if s["arch"] != "vgg11":
-            size = details[0]["image_size"] if details else s["image_size"]
-            text = (f"{s['arch']} on {size} x {size} images\n" + text +
-                    "\n\nTable 3 [BK23] style (means over seeds)\n" + format_table3(details))
-        if merges:
-            text += ("\n\nTable 4 [BK23] style: barrier of merging two different nets\n"
-                     + format_table4(merges))
-        print(text)
-        orders = {}
-        for recipe in s["recipes"]:
-            per_seed = [r["orders"] for r in details if r["recipe"] == recipe]
-            orders[recipe] = [{k: sum(o[j][k] for o in per_seed) / len(per_seed)
-                               for k in ("1", "2", ">2")} for j in range(len(per_seed[0]))]
-        names = None
-        if details and details[0].get("group_labels"):
-            names = _short_labels(details[0]["group_labels"])
-        figure4_orders(orders, out / "figure4.png",
-                       title=f"{s['arch']}: channels by permutation order (mean over "
-                             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}), width "
-                             f"{s['width']}, {s['epochs']} epochs", layer_names=names)
-        for recipe, (w, perm) in figs:
-            figure1_filter_pairs(w, perm, out / f"figure1-{recipe}.png",
-                                 title=f"{recipe} seed {seeds[0]}: first-layer filters | "
-                                       f"matched filters of the flipped net")
-        report = {"settings": {**s, "data": train.source or "embedded", "seeds": seeds,
-                               "lr": args.lr,
-                               "inv_weight": args.inv_weight, "processes": d.world},
-                  "nets": details, "merges": merges, "summary": summarise(details),
-                  "orders": orders, "group_names": names}
-        write_json_atomic(out / "results.json", report)
-        write_bytes_atomic(out / "table.txt", (text + "\n").encode())
-        if args.json:
-            write_json_atomic(args.json, rows)
-        if args.results:
-            from identifiable.results import write_record
-
-            data = "embedded" if train.source in (None, "", "embedded") else "cifar10"
-            tag = args.tag or (f"{s['arch']}-{data}-w{s['width']:g}-e{s['epochs']}-"
-                               f"{len(seeds)}seeds{'-quick' if args.quick else ''}")
-            record_rows = [{"arch": s["arch"], "width": s["width"], "epochs": s["epochs"],
-                            **r, **{k: dr[k] for k in RECORD_EXTRA if k in dr}}
-                           for r, dr in zip(rows, details)]
-            merge_rows = [{"arch": s["arch"], "recipe": f"{m['recipe_a']} + {m['recipe_b']}",
-                           "seed": f"{m['seed_a']} + {m['seed_b']}",
-                           **{k: m[k] for k in ("barrier", "barrier_repair", *RECORD_EXTRA)
-                              if k in m}}
-                          for m in merges]
-            path = write_record(args.results, "gcnn-barrier", tag,
-                                {**report["settings"], "quick": bool(args.quick)},
-                                record_rows + merge_rows, time.perf_counter() - t0,
-                                figures=sorted(out.glob("figure*.png")),
-                                notes=f"{len(record_rows)} nets (net vs its flipped copy) and "
-                                      f"{len(merge_rows)} merges of two different nets "
-                                      "(rows 'A + B', [BK23] Table 4)")
-            log(f"results record: {path}")
-        log(f"done in {time.perf_counter() - t0:.1f} s; results and figures in {out}")
+        _write_report(args, s, out, seeds, train, details, merges, figs, d.world, t0)
     dist.finish(d)
     return 0
 
+
+
+def _write_report(args: argparse.Namespace, s: dict[str, Any], out: Path, seeds: list[int],
+                  train, details: list[dict[str, Any]], merges: list[dict[str, Any]],
+                  figs: list, processes: int, t0: float) -> None:
+    """Rank 0: the tables (printed and ``OUT/table.txt``), Figures 1 and 4, ``OUT/results.json``,
+    ``--json`` rows and the results record (``--results``)."""
+    from identifiable.io import write_bytes_atomic, write_json_atomic
+    from identifiable.torch.plots import figure1_filter_pairs, figure4_orders
+
+    order = {(r, sd): i for i, (r, sd) in
+             enumerate((r, sd) for r in s["recipes"] for sd in seeds)}
+    details.sort(key=lambda r: order[(r["recipe"], r["seed"])])
+    rows = [{k: r[k] for k in ("recipe", "seed", "accuracy", "invariance_error", "barrier",
+                               "barrier_repair")} for r in details]
+    text = ("Table 2 [BK23] style: mean +- std over seeds; GCNN barrier = eq. (4) on test "
+            "accuracy, net vs. its aligned flipped copy (BN reset / REPAIR with the "
+            "endpoints' BatchNorms in train mode, the REPAIR authors' convention, and in "
+            f"eval mode; barrier_repair = {s['repair_endpoints']})\n"
+            + format_table2(details))
+    if s["arch"] != "vgg11":
+        size = details[0]["image_size"] if details else s["image_size"]
+        text = (f"{s['arch']} on {size} x {size} images\n" + text +
+                "\n\nTable 3 [BK23] style (means over seeds)\n" + format_table3(details))
+    if merges:
+        text += ("\n\nTable 4 [BK23] style: barrier of merging two different nets\n"
+                 + format_table4(merges))
+    print(text)
+    orders = {}
+    for recipe in s["recipes"]:
+        per_seed = [r["orders"] for r in details if r["recipe"] == recipe]
+        orders[recipe] = [{k: sum(o[j][k] for o in per_seed) / len(per_seed)
+                           for k in ("1", "2", ">2")} for j in range(len(per_seed[0]))]
+    names = None
+    if details and details[0].get("group_labels"):
+        names = _short_labels(details[0]["group_labels"])
+    figure4_orders(orders, out / "figure4.png",
+                   title=f"{s['arch']}: channels by permutation order (mean over "
+                         f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}), width "
+                         f"{s['width']}, {s['epochs']} epochs", layer_names=names)
+    for recipe, (w, perm) in figs:
+        figure1_filter_pairs(w, perm, out / f"figure1-{recipe}.png",
+                             title=f"{recipe} seed {seeds[0]}: first-layer filters | "
+                                   f"matched filters of the flipped net")
+    report = {"settings": {**s, "data": train.source or "embedded", "seeds": seeds,
+                           "lr": args.lr,
+                           "inv_weight": args.inv_weight, "processes": processes},
+              "nets": details, "merges": merges, "summary": summarise(details),
+              "orders": orders, "group_names": names}
+    write_json_atomic(out / "results.json", report)
+    write_bytes_atomic(out / "table.txt", (text + "\n").encode())
+    if args.json:
+        write_json_atomic(args.json, rows)
+    if args.results:
+        from identifiable.results import write_record
+
+        data = "embedded" if train.source in (None, "", "embedded") else "cifar10"
+        tag = args.tag or (f"{s['arch']}-{data}-w{s['width']:g}-e{s['epochs']}-"
+                           f"{len(seeds)}seeds{'-quick' if args.quick else ''}")
+        record_rows = [{"arch": s["arch"], "width": s["width"], "epochs": s["epochs"],
+                        **r, **{k: dr[k] for k in RECORD_EXTRA if k in dr}}
+                       for r, dr in zip(rows, details)]
+        merge_rows = [{"arch": s["arch"], "recipe": f"{m['recipe_a']} + {m['recipe_b']}",
+                       "seed": f"{m['seed_a']} + {m['seed_b']}",
+                       **{k: m[k] for k in ("barrier", "barrier_repair", *RECORD_EXTRA)
+                          if k in m}}
+                      for m in merges]
+        path = write_record(args.results, "gcnn-barrier", tag,
+                            {**report["settings"], "quick": bool(args.quick)},
+                            record_rows + merge_rows, time.perf_counter() - t0,
+                            figures=sorted(out.glob("figure*.png")),
+                            notes=f"{len(record_rows)} nets (net vs its flipped copy) and "
+                                  f"{len(merge_rows)} merges of two different nets "
+                                  "(rows 'A + B', [BK23] Table 4)")
+        log(f"results record: {path}")
+    log(f"done in {time.perf_counter() - t0:.1f} s; results and figures in {out}")
 
 if __name__ == "__main__":  # pragma: no cover
     p = argparse.ArgumentParser()

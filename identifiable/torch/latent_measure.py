@@ -584,8 +584,68 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
     dev = params.device if params is not None else torch.device("cpu")
     dtype = params.dtype if params is not None and params.is_floating_point() else torch.float32
     gen = torch.Generator().manual_seed(int(seed))
+    src = _probe_source(probes, n_fit, n_eval, seed, gen, probe_name)
+    rep_in, rep_out = _groups(module, rep_in, rep_out, src.in_shape)
+    n_gens = len(rep_in.generator_indices)
+    action = _InputAction(rep_in, src.in_shape, dev, dtype)
+    modules = dict(module.named_modules())
+    names = _layer_names(module, modules, layers)
 
-    # ---- probes
+    was_training = module.training
+    inplace = [m for m in module.modules() if getattr(m, "inplace", False) is True]
+    module.eval()
+    for m in inplace:
+        m.inplace = False
+    cap = _Capture(modules, names, stop=rep_out is None)
+    try:
+        order_names, shapes, models, groups_of = _latent_models(
+            module, modules, cap, src, action, rep_out, n_gens, dev, dtype)
+        per_sample = sum(math.prod(s) for s in shapes.values()) + math.prod(src.in_shape)
+        bs = int(batch_size) if batch_size else max(16, min(8192, 2**24 // max(
+            per_sample * (1 + n_gens), 1)))
+        if bs < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+
+        def batches(which: str, n: int):
+            """``(b, latents)`` per batch of ``which`` probes: the latents of the ``b``
+            probes followed by those of their images under each generator."""
+            for s in range(0, n, bs):
+                x = src.draw(which, s, min(bs, n - s)).to(dev, dtype)
+                b = x.shape[0]
+                xs = torch.cat([x] + [action.apply(k, x) for k in range(n_gens)])
+                outs, y = cap.run(module, xs)
+                if rep_out is not None:
+                    outs = {**outs, "output": y}
+                yield b, {n: outs[n] for n in order_names}
+
+        stats = _fit_statistics(batches("fit", src.n_fit), order_names, models, n_gens, dev)
+        fits = _solve_fits(models, stats, groups_of, rep_in, rep_out)
+        errs = _held_out_errors(batches("eval", src.n_eval), order_names, models, fits,
+                                n_gens, dtype, dev)
+    finally:
+        cap.close()
+        for m in inplace:
+            m.inplace = True
+        module.train(was_training)
+    hom = _homomorphisms(rep_in, rep_out, order_names, fits, n_gens)
+    return _records(rep_in, order_names, shapes, models, fits, errs, hom, src, n_gens)
+
+
+@dataclass
+class _ProbeSource:
+    """Where the fit and evaluation probes come from: ``draw(which, start, n)``."""
+
+    draw: Callable[[str, int, int], Tensor]
+    in_shape: tuple[int, ...]
+    n_fit: int
+    n_eval: int
+    desc: str
+
+
+def _probe_source(probes: Any, n_fit: int | None, n_eval: int | None, seed: int,
+                  gen: torch.Generator, probe_name: str | None) -> _ProbeSource:
+    """The probes of :func:`measure_latent_actions`: a tensor split at random into the fit and
+    the held-out draw, or a callable drawing independent probes for each."""
     if isinstance(probes, Tensor):
         if probes.dim() < 2 or probes.shape[0] < 2:
             raise ValueError(f"probes: expected a tensor N x ... with N >= 2 inputs, got shape "
@@ -598,13 +658,13 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
                              f"{n_total} given probes (each at least 1)")
         order = torch.randperm(n_total, generator=gen).to(probes.device)
         pools = {"eval": order[:n_eval], "fit": order[n_eval:n_eval + n_fit]}
-        in_shape = tuple(probes.shape[1:])
 
         def draw(which: str, start: int, n: int) -> Tensor:
             return probes.index_select(0, pools[which][start:start + n])
 
-        probe_desc = probe_name or f"given tensor of {n_total} inputs, split at random"
-    elif callable(probes):
+        return _ProbeSource(draw, tuple(probes.shape[1:]), n_fit, n_eval,
+                            probe_name or f"given tensor of {n_total} inputs, split at random")
+    if callable(probes):
         n_fit = 100_000 if n_fit is None else int(n_fit)
         n_eval = n_fit if n_eval is None else int(n_eval)
         if n_fit < 1 or n_eval < 1:
@@ -623,13 +683,17 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
                                  f"{(n, *in_shape)}")
             return x
 
-        probe_desc = probe_name or getattr(probes, "__qualname__", "callable")
-    else:
-        raise TypeError(f"probes: expected a tensor of inputs or a callable (n, generator) -> "
-                        f"tensor, got {type(probes).__name__}")
-    d_in = math.prod(in_shape)
+        return _ProbeSource(draw, in_shape, n_fit, n_eval,
+                            probe_name or getattr(probes, "__qualname__", "callable"))
+    raise TypeError(f"probes: expected a tensor of inputs or a callable (n, generator) -> "
+                    f"tensor, got {type(probes).__name__}")
 
-    # ---- groups
+
+def _groups(module: nn.Module, rep_in: Any, rep_out: Any, in_shape: tuple[int, ...]
+            ) -> tuple[Rep, Rep | None]:
+    """``rep_in`` (a :class:`Rep` or an :func:`image_group` spec) and ``rep_out``, checked
+    against the probes' shape and the module's declared input."""
+    d_in = math.prod(in_shape)
     if isinstance(rep_in, str):
         rep_in = image_group(rep_in, in_shape)
     rep_in = _as_rep(rep_in, "rep_in")
@@ -655,164 +719,171 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
         if len(rep_out.generator_indices) != n_gens:
             raise ValueError(f"rep_out: has {len(rep_out.generator_indices)} generators, rep_in "
                              f"{n_gens}; give one output generator per input generator")
-    action = _InputAction(rep_in, in_shape, dev, dtype)
+    return rep_in, rep_out
 
-    # ---- layers
-    modules = dict(module.named_modules())
+
+def _layer_names(module: nn.Module, modules: dict[str, nn.Module],
+                 layers: Sequence[str] | str | None) -> list[str]:
+    """The measured modules: ``layers`` (checked) or every activation module."""
     if layers is None:
         names = _default_layers(module)
         if not names:
             raise ValueError("layers: the module has no activation modules (nn.Tanh, nn.ReLU, "
                              "...); name the layers whose outputs to measure")
-    else:
-        if isinstance(layers, str):
-            layers = [layers]
-        names = list(dict.fromkeys(layers))
-        unknown = [n for n in names if n not in modules or n == ""]
-        if unknown:
-            known = [n for n in modules if n]
-            raise ValueError(f"layers: no module named {unknown} in the module; known: "
-                             f"{known[:30]}{' ...' if len(known) > 30 else ''}")
+        return names
+    if isinstance(layers, str):
+        layers = [layers]
+    names = list(dict.fromkeys(layers))
+    unknown = [n for n in names if n not in modules or n == ""]
+    if unknown:
+        known = [n for n in modules if n]
+        raise ValueError(f"layers: no module named {unknown} in the module; known: "
+                         f"{known[:30]}{' ...' if len(known) > 30 else ''}")
+    return names
 
-    was_training = module.training
-    inplace = [m for m in module.modules() if getattr(m, "inplace", False) is True]
-    module.eval()
-    for m in inplace:
-        m.inplace = False
-    cap = _Capture(modules, names, stop=rep_out is None)
+
+def _latent_models(module: nn.Module, modules: dict[str, nn.Module], cap: _Capture,
+                   src: _ProbeSource, action: _InputAction, rep_out: Rep | None, n_gens: int,
+                   dev, dtype):
+    """One full forward pass on two probes: the layers in forward order, their latent shapes,
+    the latent model of every (layer, generator) and its intertwiner group K (Remark 4.2)."""
+    x0 = src.draw("fit", 0, 2).to(dev, dtype)
+    cap.stop = False        # a full pass: a module that runs twice is found here
     try:
-        # ---- shapes, latent models, K
-        x0 = draw("fit", 0, 2).to(dev, dtype)
-        cap.stop = False        # a full pass: a module that runs twice is found here
-        try:
-            outs, y0 = cap.run(module, torch.cat([x0, action.apply(0, x0)]))
-        except RuntimeError as exc:
-            raise ValueError(f"probes: the module does not run on probes of shape {in_shape} "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-        cap.stop = rep_out is None
-        order_names = [n for n in cap.out]          # forward order
-        shapes = {n: tuple(outs[n].shape[1:]) for n in order_names}
-        if rep_out is not None:
-            order_names.append("output")
-            shapes["output"] = tuple(y0.shape[1:])
-            if math.prod(shapes["output"]) != rep_out.dim:
-                raise ValueError(f"rep_out: acts on R^{rep_out.dim}, but the module's output has "
-                                 f"shape {shapes['output']}")
-        models: dict[tuple[str, int], _Model] = {}
+        outs, y0 = cap.run(module, torch.cat([x0, action.apply(0, x0)]))
+    except RuntimeError as exc:
+        raise ValueError(f"probes: the module does not run on probes of shape {src.in_shape} "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    cap.stop = rep_out is None
+    order_names = [n for n in cap.out]          # forward order
+    shapes = {n: tuple(outs[n].shape[1:]) for n in order_names}
+    if rep_out is not None:
+        order_names.append("output")
+        shapes["output"] = tuple(y0.shape[1:])
+        if math.prod(shapes["output"]) != rep_out.dim:
+            raise ValueError(f"rep_out: acts on R^{rep_out.dim}, but the module's output has "
+                             f"shape {shapes['output']}")
+    models: dict[tuple[str, int], _Model] = {}
+    for n in order_names:
+        for k in range(n_gens):
+            models[(n, k)] = _model_for(n, shapes[n], src.in_shape, action.grid_ops[k], dev,
+                                        rep_out is not None and n == "output")
+    groups_of = {}
+    for (n, k), mdl in models.items():
+        if n == "output":
+            groups_of[(n, k)] = (None, None, "given by rep_out", None)
+            continue
+        act = layer_activation_name(modules[n])
+        groups_of[(n, k)] = (*_latent_group(act, mdl.d), act)
+    return order_names, shapes, models, groups_of
+
+
+@dataclass
+class _FitStatistics:
+    """Streamed statistics of the fit: ``Z^T Z``, column sums and row counts per (layer,
+    latent model), ``Z^T Y`` per (layer, generator); float64, memory O(d^2)."""
+
+    grams: dict[tuple[str, str], Tensor] = field(default_factory=dict)
+    sums: dict[tuple[str, str], Tensor] = field(default_factory=dict)
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    cross: dict[tuple[str, int], Tensor] = field(default_factory=dict)
+
+
+def _fit_statistics(batches, order_names: list[str], models: dict[tuple[str, int], _Model],
+                    n_gens: int, dev) -> _FitStatistics:
+    """Accumulate the normal equations of every least-squares fit over the fit probes."""
+    st = _FitStatistics()
+    for b, outs in batches:
         for n in order_names:
-            shp = shapes[n]
+            z_all = outs[n]
+            done: set[str] = set()
             for k in range(n_gens):
-                models[(n, k)] = _model_for(n, shp, in_shape, action.grid_ops[k], dev,
-                                            rep_out is not None and n == "output")
-        groups_of = {}
-        for (n, k), mdl in models.items():
-            if n == "output":
-                groups_of[(n, k)] = (None, None, "given by rep_out", None)
-                continue
-            act = layer_activation_name(modules[n])
-            groups_of[(n, k)] = (*_latent_group(act, mdl.d), act)
-        per_sample = sum(math.prod(s) for s in shapes.values()) + d_in
-        bs = int(batch_size) if batch_size else max(16, min(8192, 2**24 // max(
-            per_sample * (1 + n_gens), 1)))
-        if bs < 1:
-            raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
-
-        def batches(which: str, n: int):
-            for s in range(0, n, bs):
-                x = draw(which, s, min(bs, n - s)).to(dev, dtype)
-                b = x.shape[0]
-                xs = torch.cat([x] + [action.apply(k, x) for k in range(n_gens)])
-                outs, y = cap.run(module, xs)
-                if rep_out is not None:
-                    outs = {**outs, "output": y}
-                yield b, {n: outs[n] for n in order_names}
-
-        # ---- fit: Z^T Z per layer (and latent model), Z^T Y per layer and generator
-        grams: dict[tuple[str, str], Tensor] = {}
-        sums: dict[tuple[str, str], Tensor] = {}
-        cross: dict[tuple[str, int], Tensor] = {}
-        counts: dict[tuple[str, str], int] = {}
-        for b, outs in batches("fit", n_fit):
-            for n in order_names:
-                z_all = outs[n]
-                done: set[str] = set()
-                for k in range(n_gens):
-                    mdl = models[(n, k)]
-                    z, y = z_all[:b], z_all[(k + 1) * b:(k + 2) * b]
-                    zr = _rows(z, mdl)
-                    key = (n, mdl.gram_key)
-                    if mdl.gram_key not in done:
-                        done.add(mdl.gram_key)
-                        Z = zr.reshape(-1, mdl.d)
-                        if key not in grams:
-                            grams[key] = torch.zeros(mdl.d, mdl.d, dtype=torch.float64,
-                                                     device=dev)
-                            sums[key] = torch.zeros(mdl.d, dtype=torch.float64, device=dev)
-                            counts[key] = 0
-                        _gram_into(grams[key], Z)
-                        sums[key] += Z.sum(0).double()
-                        counts[key] += Z.shape[0]
-                    Zt = _transformed(zr, mdl).reshape(-1, mdl.d)
-                    Y = _rows(y, mdl).reshape(-1, mdl.d)
-                    if (n, k) not in cross:
-                        cross[(n, k)] = torch.zeros(mdl.d, mdl.d, dtype=torch.float64,
+                mdl = models[(n, k)]
+                z, y = z_all[:b], z_all[(k + 1) * b:(k + 2) * b]
+                zr = _rows(z, mdl)
+                key = (n, mdl.gram_key)
+                if mdl.gram_key not in done:
+                    done.add(mdl.gram_key)
+                    Z = zr.reshape(-1, mdl.d)
+                    if key not in st.grams:
+                        st.grams[key] = torch.zeros(mdl.d, mdl.d, dtype=torch.float64,
                                                     device=dev)
-                    cross[(n, k)] += (Zt.T @ Y).double()
+                        st.sums[key] = torch.zeros(mdl.d, dtype=torch.float64, device=dev)
+                        st.counts[key] = 0
+                    _gram_into(st.grams[key], Z)
+                    st.sums[key] += Z.sum(0).double()
+                    st.counts[key] += Z.shape[0]
+                Zt = _transformed(zr, mdl).reshape(-1, mdl.d)
+                Y = _rows(y, mdl).reshape(-1, mdl.d)
+                if (n, k) not in st.cross:
+                    st.cross[(n, k)] = torch.zeros(mdl.d, mdl.d, dtype=torch.float64,
+                                                   device=dev)
+                st.cross[(n, k)] += (Zt.T @ Y).double()
+    return st
 
-        fits: dict[tuple[str, int], dict[str, Any]] = {}
-        for (n, k), mdl in models.items():
-            key = (n, mdl.gram_key)
-            G = grams[key].cpu().numpy()
-            C = cross[(n, k)].cpu().numpy()
-            G = (G + G.T) / 2
-            A = solve_normal(G, C)
-            family, kind, kname, act = groups_of[(n, k)]
-            f: dict[str, Any] = {"A": A, "family": family, "kind": kind, "K": kname,
-                                 "act": act, "k": None, "dist": None}
-            m = sums[key].cpu().numpy() / max(counts[key], 1)
-            var = max(np.trace(G) / max(counts[key], 1) - m @ m, 0.0)
-            f["mean_ratio"] = float(np.sqrt(m @ m) / np.sqrt(var)) if var > 0 else float("inf")
-            nA = max(float(np.linalg.norm(A)), 1e-300)
-            if mdl.kind == "output":
-                kk = np.asarray(rep_out.element(rep_out.generator_indices[k]), dtype=np.float64)
-                f["k"], f["dist"] = kk, float(np.linalg.norm(A - kk) / nA)
-            elif family == "monomial":
-                f["k"] = best_monomial_fit(G, C, kind)
-                f["dist"] = float(np.linalg.norm(A - nearest_monomial(A, kind)) / nA)
-            elif family == "GL":
-                f["k"], f["dist"] = A, 0.0
-            f["n_rows"] = counts[key]
-            fits[(n, k)] = f
 
-        # ---- evaluation on the held-out draw
-        errs: dict[tuple[str, int], dict[str, list[Tensor]]] = {key: {} for key in fits}
-        mats = {key: {name: torch.as_tensor(f[name].T.copy(), dtype=dtype, device=dev)
-                      for name in ("A", "k") if f[name] is not None}
-                for key, f in fits.items()}
-        for b, outs in batches("eval", n_eval):
-            for n in order_names:
-                z_all = outs[n]
-                z = z_all[:b]
-                zn = torch.linalg.vector_norm(z.reshape(b, -1), dim=1)
-                den = torch.where(zn > 0, zn, torch.full_like(zn, float("nan")))
-                for k in range(n_gens):
-                    mdl = models[(n, k)]
-                    y = z_all[(k + 1) * b:(k + 2) * b]
-                    Zt = _transformed(_rows(z, mdl), mdl)            # b x P x d
-                    Y = _rows(y, mdl)
-                    e = errs[(n, k)]
-                    for name, M in mats[(n, k)].items():
-                        r = torch.linalg.vector_norm((Y - Zt @ M).reshape(b, -1), dim=1)
-                        e.setdefault(name, []).append((r / den).cpu())
-                    r = torch.linalg.vector_norm((Y - Zt).reshape(b, -1), dim=1)
-                    e.setdefault("I", []).append((r / den).cpu())
-    finally:
-        cap.close()
-        for m in inplace:
-            m.inplace = True
-        module.train(was_training)
+def _solve_fits(models: dict[tuple[str, int], _Model], st: _FitStatistics, groups_of: dict,
+                rep_in: Rep, rep_out: Rep | None) -> dict[tuple[str, int], dict[str, Any]]:
+    """Per (layer, generator): the least-squares ``A``, the nearest element ``k`` of K (or
+    ``rep_out``'s matrix for the output), ``A``'s distance to K and the mean ratio."""
+    fits: dict[tuple[str, int], dict[str, Any]] = {}
+    for (n, k), mdl in models.items():
+        key = (n, mdl.gram_key)
+        G = st.grams[key].cpu().numpy()
+        C = st.cross[(n, k)].cpu().numpy()
+        G = (G + G.T) / 2
+        A = solve_normal(G, C)
+        family, kind, kname, act = groups_of[(n, k)]
+        f: dict[str, Any] = {"A": A, "family": family, "kind": kind, "K": kname,
+                             "act": act, "k": None, "dist": None}
+        m = st.sums[key].cpu().numpy() / max(st.counts[key], 1)
+        var = max(np.trace(G) / max(st.counts[key], 1) - m @ m, 0.0)
+        f["mean_ratio"] = float(np.sqrt(m @ m) / np.sqrt(var)) if var > 0 else float("inf")
+        nA = max(float(np.linalg.norm(A)), 1e-300)
+        if mdl.kind == "output":
+            kk = np.asarray(rep_out.element(rep_out.generator_indices[k]), dtype=np.float64)
+            f["k"], f["dist"] = kk, float(np.linalg.norm(A - kk) / nA)
+        elif family == "monomial":
+            f["k"] = best_monomial_fit(G, C, kind)
+            f["dist"] = float(np.linalg.norm(A - nearest_monomial(A, kind)) / nA)
+        elif family == "GL":
+            f["k"], f["dist"] = A, 0.0
+        f["n_rows"] = st.counts[key]
+        fits[(n, k)] = f
+    return fits
 
-    # ---- homomorphism of g -> k(g), per layer
+
+def _held_out_errors(batches, order_names: list[str], models: dict[tuple[str, int], _Model],
+                     fits: dict, n_gens: int, dtype, dev) -> dict[tuple[str, int], dict]:
+    """Per (layer, generator) and map (``A``, ``k``, the identity ``I``): the relative errors
+    ``|f(g x) - M f(x)| / |f(x)|`` of every held-out probe (NaN where ``f(x) = 0``)."""
+    errs: dict[tuple[str, int], dict[str, list[Tensor]]] = {key: {} for key in fits}
+    mats = {key: {name: torch.as_tensor(f[name].T.copy(), dtype=dtype, device=dev)
+                  for name in ("A", "k") if f[name] is not None}
+            for key, f in fits.items()}
+    for b, outs in batches:
+        for n in order_names:
+            z_all = outs[n]
+            z = z_all[:b]
+            zn = torch.linalg.vector_norm(z.reshape(b, -1), dim=1)
+            den = torch.where(zn > 0, zn, torch.full_like(zn, float("nan")))
+            for k in range(n_gens):
+                mdl = models[(n, k)]
+                y = z_all[(k + 1) * b:(k + 2) * b]
+                Zt = _transformed(_rows(z, mdl), mdl)            # b x P x d
+                Y = _rows(y, mdl)
+                e = errs[(n, k)]
+                for name, M in mats[(n, k)].items():
+                    r = torch.linalg.vector_norm((Y - Zt @ M).reshape(b, -1), dim=1)
+                    e.setdefault(name, []).append((r / den).cpu())
+                r = torch.linalg.vector_norm((Y - Zt).reshape(b, -1), dim=1)
+                e.setdefault("I", []).append((r / den).cpu())
+    return errs
+
+
+def _homomorphisms(rep_in: Rep, rep_out: Rep | None, order_names: list[str], fits: dict,
+                   n_gens: int) -> dict[str, tuple[bool | None, list[bool | None], float | None]]:
+    """Per layer: whether ``g -> k(g)`` is a homomorphism (None where K is not monomial)."""
     hom: dict[str, tuple[bool | None, list[bool | None], float | None]] = {}
     for n in order_names:
         ks = [fits[(n, k)]["k"] for k in range(n_gens)]
@@ -826,6 +897,12 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
             hom[n] = (ok, powers, rel if ok else None)
         else:
             hom[n] = (None, [None] * n_gens, None)
+    return hom
+
+
+def _records(rep_in: Rep, order_names: list[str], shapes: dict, models: dict, fits: dict,
+             errs: dict, hom: dict, src: _ProbeSource, n_gens: int) -> list[LatentActionRecord]:
+    """One :class:`LatentActionRecord` per (layer, generator), layers in forward order."""
 
     def stat(key, name, how):
         vals = errs[key].get(name)
@@ -850,8 +927,8 @@ def measure_latent_actions(module: nn.Module, rep_in: Rep | str,
                 ls_error_mean=stat(key, "A", "mean"), k_error_mean=stat(key, "k", "mean"),
                 identity_error_mean=stat(key, "I", "mean"), dist_to_K=f["dist"],
                 homomorphism=ok, power_is_identity=powers[k], relation_error=rel,
-                mean_ratio=f["mean_ratio"], n_fit=n_fit, n_eval=n_eval, n_fit_rows=f["n_rows"],
-                probe=probe_desc, A=f["A"], k=f["k"]))
+                mean_ratio=f["mean_ratio"], n_fit=src.n_fit, n_eval=src.n_eval,
+                n_fit_rows=f["n_rows"], probe=src.desc, A=f["A"], k=f["k"]))
     return out
 
 
