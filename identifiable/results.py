@@ -300,10 +300,19 @@ def summary_tables(rec: ResultRecord) -> list[tuple[str, list[str], list[list[st
     return fn(rec) if fn else []
 
 
+def _shown(key: str, value: Any) -> Any:
+    """A setting as the report shows it: a data path by its file name (the folder is the
+    machine's, not the run's)."""
+    if key == "data" and isinstance(value, str) and ("/" in value or "\\" in value):
+        return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return value
+
+
 def _settings_line(rec: ResultRecord) -> str:
     keys = ("data", "width", "epochs", "seeds", "recipes", "n_train", "n_probes", "probe",
-            "repair_endpoints", "quick")
-    parts = [f"{k}={_cell(rec.settings[k])}" for k in keys if k in rec.settings]
+            "repair_endpoints", "quick", "train_hours")
+    parts = [f"{k}={_cell(_shown(k, rec.settings[k]))}" for k in keys
+             if k in rec.settings and rec.settings[k] is not None]
     if rec.experiment == "gcnn-barrier" and "repair_endpoints" not in rec.settings:
         parts.append(f"repair_endpoints={LEGACY_REPAIR_ENDPOINTS} (recorded before the "
                      "option existed)")

@@ -130,3 +130,27 @@ def test_rst_cells_never_start_a_bullet(tmp_path):
 
     assert all(not any(c.startswith("[BK23]") for c in cols)
                for _, cols, _ in summary_tables(rec))
+
+
+@pytest.mark.parametrize("data, shown", [("/work/shared/data/cifar10-jpeg.tar.gz",
+                                          "data=cifar10-jpeg.tar.gz"),
+                                         ("../data/cifar-10-batches-py/",
+                                          "data=cifar-10-batches-py"),
+                                         ("C:\\data\\cifar.tar.gz", "data=cifar.tar.gz"),
+                                         ("embedded", "data=embedded")])
+def test_settings_line_shows_data_by_name_and_training_hours(tmp_path, data, shown):
+    write_record(tmp_path / "results", "gcnn-barrier", "t",
+                 {"data": data, "width": 0.5, "n_train": None, "train_hours": 3.25}, [], 1.0)
+    (rec,) = load_records(tmp_path / "results")
+    text = format_report([rec])
+    assert shown in text and "train_hours=3.25" in text
+    assert "n_train" not in text               # an unset setting is left out, not shown as '-'
+    assert "/work/shared" not in rst_report([rec], "gcnn-barrier")
+
+
+def test_train_hours_sums_the_nets_or_says_unknown():
+    from identifiable.experiments.gcnn_barrier import _train_hours
+
+    assert _train_hours([{"train_seconds": 1800.0}, {"train_seconds": 5400}]) == 2.0
+    assert _train_hours([{"train_seconds": 1800.0}, {"train_seconds": None}]) is None
+    assert _train_hours([{"recipe": "cnn"}]) is None and _train_hours([]) is None

@@ -556,6 +556,15 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
 
 
 
+def _train_hours(details: list[dict[str, Any]]) -> float | None:
+    """Training time of every net of the run, summed (CPU or GPU hours of one process each;
+    accumulated across resumes), or None when a net does not record it."""
+    secs = [r.get("train_seconds") for r in details]
+    if not secs or any(not isinstance(x, (int, float)) for x in secs):
+        return None
+    return round(sum(secs) / 3600.0, 2)
+
+
 def _write_report(args: argparse.Namespace, s: dict[str, Any], out: Path, seeds: list[int],
                   train, details: list[dict[str, Any]], merges: list[dict[str, Any]],
                   figs: list, processes: int, t0: float) -> None:
@@ -622,7 +631,8 @@ def _write_report(args: argparse.Namespace, s: dict[str, Any], out: Path, seeds:
                           if k in m}}
                       for m in merges]
         path = write_record(args.results, "gcnn-barrier", tag,
-                            {**report["settings"], "quick": bool(args.quick)},
+                            {**report["settings"], "quick": bool(args.quick),
+                             "train_hours": _train_hours(details)},
                             record_rows + merge_rows, time.perf_counter() - t0,
                             figures=sorted(out.glob("figure*.png")),
                             notes=f"{len(record_rows)} nets (net vs its flipped copy) and "
