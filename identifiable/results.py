@@ -309,8 +309,8 @@ def _shown(key: str, value: Any) -> Any:
 
 
 def _settings_line(rec: ResultRecord) -> str:
-    keys = ("data", "width", "epochs", "seeds", "recipes", "n_train", "n_probes", "probe",
-            "repair_endpoints", "quick", "train_hours")
+    keys = ("data", "width", "epochs", "batch_size", "lr", "weight_decay", "seeds", "recipes",
+            "n_train", "n_probes", "probe", "repair_endpoints", "quick", "train_hours")
     parts = [f"{k}={_cell(_shown(k, rec.settings[k]))}" for k in keys
              if k in rec.settings and rec.settings[k] is not None]
     if rec.experiment == "gcnn-barrier" and "repair_endpoints" not in rec.settings:
