@@ -300,6 +300,16 @@ def summary_tables(rec: ResultRecord) -> list[tuple[str, list[str], list[list[st
     return fn(rec) if fn else []
 
 
+def train_hours(seconds: Sequence[Any]) -> float | None:
+    """The summed training time of a run's nets in hours (each net's ``seconds``, accumulated
+    across resumes), rounded to 0.01 h; None when a net does not record it. Recorded as the
+    ``train_hours`` setting: the wall time of a record is only its last invocation's."""
+    secs = list(seconds)
+    if not secs or any(isinstance(x, bool) or not isinstance(x, numbers.Real) for x in secs):
+        return None
+    return round(float(sum(secs)) / 3600.0, 2)
+
+
 def _shown(key: str, value: Any) -> Any:
     """A setting as the report shows it: a data path by its file name (the folder is the
     machine's, not the run's)."""

@@ -150,7 +150,10 @@ def test_settings_line_shows_data_by_name_and_training_hours(tmp_path, data, sho
 
 def test_train_hours_sums_the_nets_or_says_unknown():
     from identifiable.experiments.gcnn_barrier import _train_hours
+    from identifiable.results import train_hours
 
     assert _train_hours([{"train_seconds": 1800.0}, {"train_seconds": 5400}]) == 2.0
     assert _train_hours([{"train_seconds": 1800.0}, {"train_seconds": None}]) is None
     assert _train_hours([{"recipe": "cnn"}]) is None and _train_hours([]) is None
+    assert train_hours([36.0]) == 0.01 and train_hours([True]) is None
+    assert train_hours(["1800"]) is None

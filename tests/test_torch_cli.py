@@ -34,8 +34,11 @@ def test_mirror_mlp_command_and_measure(tmp_path, capsys):
     out, js = tmp_path / "run", tmp_path / "rows.json"
     rc = main(["experiment", "mirror-mlp", "--quick", "--epochs", "2", "--n-probes", "2000",
                "--task", "classifier", "--activation", "both", "--out", str(out),
-               "--json", str(js), "--threads", "1"])
+               "--json", str(js), "--threads", "1", "--results", str(tmp_path / "results")])
     assert rc == 0
+    rec = json.loads((tmp_path / "results" / "mirror-mlp" / "embedded-e2-seed0-quick" /
+                      "record.json").read_text())
+    assert isinstance(rec["settings"]["train_hours"], float)     # two nets' training, summed
     rows = json.loads(js.read_text())
     assert len(rows) == 8
     for r in rows:
@@ -61,9 +64,13 @@ def test_mirror_mlp_command_and_measure(tmp_path, capsys):
 def test_attention_heads_command(tmp_path):
     out = tmp_path / "att"
     rc = main(["experiment", "attention-heads", "--quick", "--epochs", "1", "--n-probes", "1000",
-               "--out", str(out), "--threads", "1"])
+               "--out", str(out), "--threads", "1", "--results", str(tmp_path / "results")])
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
+    rec = json.loads((tmp_path / "results" / "attention-heads" / "embedded-e1-seed0-quick" /
+                      "record.json").read_text())
+    assert isinstance(rec["settings"]["train_hours"], float)
+    assert 0 <= rec["settings"]["train_hours"] < 1
     assert sorted(res["head_perm_from_maps"]) == list(range(8))
     assert sorted(res["head_perm_from_action"]) == list(range(8))
     assert (out / "figure3.png").exists()

@@ -137,6 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     rows += [{"layer": f["layer"], "mirror": f["mirror"], "ls_error": f["ls_error"],
               "k_error": f["k_error"]} for f in summary["fits"]]
     leave_record(args, "attention-heads", s, train_data.source, rows,
-                 time.perf_counter() - t0, [out / "figure3.png"])
+                 time.perf_counter() - t0, [out / "figure3.png"],
+                 train_seconds=[res.history[-1]["seconds"] if res.history else None])
     log(f"done in {time.perf_counter() - t0:.1f} s; figure and results in {out}")
     return 0

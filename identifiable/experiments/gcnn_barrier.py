@@ -557,12 +557,10 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
 
 
 def _train_hours(details: list[dict[str, Any]]) -> float | None:
-    """Training time of every net of the run, summed (CPU or GPU hours of one process each;
-    accumulated across resumes), or None when a net does not record it."""
-    secs = [r.get("train_seconds") for r in details]
-    if not secs or any(not isinstance(x, (int, float)) for x in secs):
-        return None
-    return round(sum(secs) / 3600.0, 2)
+    """Training time of every net of the run, summed (:func:`identifiable.results.train_hours`)."""
+    from identifiable.results import train_hours
+
+    return train_hours([r.get("train_seconds") for r in details])
 
 
 def _write_report(args: argparse.Namespace, s: dict[str, Any], out: Path, seeds: list[int],

@@ -101,16 +101,20 @@ def load_data(args: argparse.Namespace, s: dict[str, Any]):
 
 
 def leave_record(args: argparse.Namespace, experiment: str, s: dict[str, Any], source: str,
-                 rows: list[dict[str, Any]], wall_s: float, figures: list[Path]) -> None:
-    """``--results DIR``: the run's record and figures (:mod:`identifiable.results`)."""
+                 rows: list[dict[str, Any]], wall_s: float, figures: list[Path],
+                 train_seconds: list[float] | None = None) -> None:
+    """``--results DIR``: the run's record and figures (:mod:`identifiable.results`);
+    ``train_seconds`` (one per trained net, accumulated across resumes) is recorded summed as
+    ``train_hours``."""
     if not args.results:
         return
-    from identifiable.results import write_record
+    from identifiable.results import train_hours, write_record
 
     data = "embedded" if args.data in (None, "embedded") else "cifar10"
     tag = args.tag or f"{data}-e{s['epochs']}-seed{args.seed}{'-quick' if args.quick else ''}"
     settings = {**s, "data": source, "seed": args.seed, "quick": bool(args.quick),
-                "device": args.device}
+                "device": args.device,
+                "train_hours": train_hours(train_seconds) if train_seconds else None}
     path = write_record(args.results, experiment, tag, settings, rows, wall_s,
                         figures=[f for f in figures if f.is_file()])
     log(f"results record: {path}")
@@ -171,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     train_data, test_data = load_data(args, s)
     log(f"data: {train_data.source} ({len(train_data)} train, {len(test_data)} test)")
     rows: list[dict[str, Any]] = []
+    seconds: list[float] = []
     for task in tasks:
         for act in acts:
             cfg = TrainConfig(task=task, activation=act, epochs=s["epochs"],
@@ -183,6 +188,7 @@ def _run(args: argparse.Namespace) -> int:
             if not res.finished:  # pragma: no cover - only with stop_after
                 continue
             log(f"[{task}-{act}] trained {s['epochs']} epochs; test {res.metrics}")
+            seconds.append(res.history[-1]["seconds"] if res.history else None)
             for probe in probes:
                 images = test_data.tensor(args.device) if probe == "crops" else None
                 fits = equivariance_report(res.net, layers=(1, 2), probe=probe, images=images,
@@ -207,7 +213,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         write_json_atomic(args.json, rows)
     leave_record(args, "mirror-mlp", s, train_data.source, rows, time.perf_counter() - t0,
-                 sorted(out.glob("figure2-*.png")))
+                 sorted(out.glob("figure2-*.png")), train_seconds=seconds)
     log(f"done in {time.perf_counter() - t0:.1f} s; figures and results in {out}")
     return 0
 
