@@ -469,11 +469,11 @@ def _exact_infinite_order(dm: DomainMatrix) -> str | None:
 #: the eigenvalue order test of :func:`_order_beyond` runs when its separation argument holds:
 #: ``eta * max_order**2 <= _ORDER_TEST_MARGIN`` (eta: the eigenvalues' assumed accuracy)
 _ORDER_TEST_MARGIN = 0.25
+#: ... and for ``max_order`` up to this (the test costs O(d * max_order))
+_ORDER_TEST_MAX = 10**6
 #: assumed relative accuracy of float64 eigenvalues of a well-scaled matrix (times its
 #: condition number) in the eigenvalue-order test of :func:`_order_beyond`
 _EIGENVALUE_EPS = 1e-13
-#: ... and for ``max_order`` up to this (the test costs O(d * max_order))
-_ORDER_TEST_MAX = 10**6
 
 
 def _order_beyond(engine, g, name: str, max_order: int) -> None:

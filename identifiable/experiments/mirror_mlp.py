@@ -114,7 +114,7 @@ def leave_record(args: argparse.Namespace, experiment: str, s: dict[str, Any], s
     tag = args.tag or f"{data}-e{s['epochs']}-seed{args.seed}{'-quick' if args.quick else ''}"
     settings = {**s, "data": source, "seed": args.seed, "quick": bool(args.quick),
                 "device": args.device,
-                "train_hours": train_hours(train_seconds) if train_seconds else None}
+                "train_hours": train_hours(train_seconds or [])}
     path = write_record(args.results, experiment, tag, settings, rows, wall_s,
                         figures=[f for f in figures if f.is_file()])
     log(f"results record: {path}")
