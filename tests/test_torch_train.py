@@ -147,3 +147,60 @@ def test_mirrors_agree_with_the_symbolic_image_flips():
     for rep, fn in ((groups.mirror(3, 4, 5), mirror_lr), (groups.flip_ud(3, 4, 5), mirror_ud)):
         M = np.asarray(rep.generators[0], dtype=float)
         np.testing.assert_array_equal(x.flatten(1).numpy() @ M.T, fn(x).flatten(1).numpy())
+
+
+def _reference_attention(layer, x):
+    """The attention layer as Section 6.2 states it, literally: keys and values by the stride-2
+    convolutions plus positional encodings, dot products with the query, softmax over tokens,
+    weighted sum of the values; the heads concatenated."""
+    b = x.shape[0]
+    dh = layer.width // layer.heads
+    k = layer.key(x).flatten(2).transpose(1, 2) + layer.pos_key
+    v = layer.value(x).flatten(2).transpose(1, 2) + layer.pos_value
+    k, v = k.view(b, -1, layer.heads, dh), v.view(b, -1, layer.heads, dh)
+    logits = torch.einsum("bnhd,hd->bhn", k, layer.query.view(layer.heads, dh)) / math.sqrt(dh)
+    a = logits.softmax(-1)
+    return torch.einsum("bhn,bnhd->bhd", a, v).flatten(1), a, v
+
+
+@pytest.mark.parametrize("in_shape, width, heads", [((3, 14, 14), 256, 8), ((3, 15, 13), 48, 4),
+                                                    ((2, 6, 8), 12, 3), ((1, 4, 4), 8, 8)])
+def test_factored_attention_is_the_literal_layer(in_shape, width, heads):
+    """The factored forward (keys and values never formed) against the literal layer, values and
+    gradients of every parameter in float64; odd sizes drop the last row / column like the conv."""
+    torch.manual_seed(sum(in_shape) + width)
+    net = AttentionAutoencoder(width=width, heads=heads, widths=(16,), in_shape=in_shape).double()
+    layer = net.layer(1)
+    with torch.no_grad():   # the conv biases start small: make them large enough to matter
+        layer.key.bias.normal_()
+        layer.value.bias.normal_()
+    x = torch.randn(5, *in_shape, dtype=torch.float64)
+    ref, a_ref, v_ref = _reference_attention(layer, x)
+    out = layer(x)
+    assert torch.allclose(out, ref, rtol=1e-12, atol=1e-12)
+    a, v = layer.attention(x)
+    assert torch.allclose(a, a_ref, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(v, v_ref, rtol=1e-12, atol=1e-12)
+    w = torch.randn_like(out)
+    g_fast = torch.autograd.grad((out * w).sum(), list(layer.parameters()))
+    g_ref = torch.autograd.grad((_reference_attention(layer, x)[0] * w).sum(),
+                                list(layer.parameters()))
+    for (name, _), gf, gr in zip(layer.named_parameters(), g_fast, g_ref):
+        assert torch.allclose(gf, gr, rtol=1e-10, atol=1e-12), name
+
+
+def test_factored_attention_sees_every_patch_pixel_and_no_other():
+    """Negative control for the patch layout: changing one pixel inside the conv's window changes
+    the output exactly as the literal layer's does; a pixel the stride-2 conv never sees (the
+    last row of an odd-height image) changes neither."""
+    torch.manual_seed(1)
+    layer = AttentionAutoencoder(width=16, heads=4, widths=(8,), in_shape=(3, 7, 6)).double() \
+        .layer(1)
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64)
+    for (r, c), seen in [((0, 0), True), ((5, 5), True), ((3, 2), True), ((6, 1), False)]:
+        y = x.clone()
+        y[:, 1, r, c] += 1.0
+        changed = not torch.allclose(layer(y), layer(x), rtol=0, atol=1e-12)
+        assert changed == seen, (r, c)
+        assert torch.allclose(layer(y), _reference_attention(layer, y)[0], rtol=1e-12,
+                              atol=1e-12)

@@ -165,14 +165,24 @@ class MirrorMLP(_Base):
 
 class _PatchAttention(nn.Module):
     """Patchify (stride-2 2 x 2 convs for keys and values, + learnable positional encodings) and
-    attend from one learnable query token; output: the 8 heads' outputs concatenated (256)."""
+    attend from one learnable query token; output: the 8 heads' outputs concatenated (256).
+
+    The keys and values are affine in the patches ``P`` (``B x n x c p p``): ``K = P W_k^T + b_k
+    + E_k`` and ``V = P W_v^T + b_v + E_v``. Both are contracted at once (the query against the
+    keys, the attention weights against the values), so :meth:`forward` never forms them: the
+    logits are ``P (W_k^T Q) + (b_k + E_k) Q`` with ``Q`` the query laid out block-diagonally
+    (``width x heads``), and head ``h``'s output is ``(a_h P) W_{v,h}^T + b_{v,h} + a_h E_{v,h}``
+    (the weights ``a_h`` sum to 1). The same function as the convolutions and the two einsums it
+    replaces (checked in the tests), about 20x cheaper at batch 4096 on a CPU.
+    """
 
     def __init__(self, in_shape: tuple[int, int, int], width: int, heads: int, patch: int = 2):
         super().__init__()
         if width % heads:
             raise ValueError(f"width: must be divisible by heads={heads}, got {width}")
         c, h, w = in_shape
-        self.heads, self.width, self.grid = heads, width, (h // patch, w // patch)
+        self.heads, self.width, self.patch = heads, width, patch
+        self.grid = (h // patch, w // patch)
         n = self.grid[0] * self.grid[1]
         self.key = nn.Conv2d(c, width, patch, stride=patch)
         self.value = nn.Conv2d(c, width, patch, stride=patch)
@@ -181,21 +191,39 @@ class _PatchAttention(nn.Module):
         self.query = nn.Parameter(torch.randn(width) / math.sqrt(width))
         self.activation = None
 
+    def patches(self, x: Tensor) -> Tensor:
+        """``B x n x (c p p)``: the patches the stride-p convolutions see, each flattened in the
+        order of a conv weight's ``(c, kh, kw)``, tokens row by row (the conv's output order)."""
+        b, c = x.shape[:2]
+        (gh, gw), p = self.grid, self.patch
+        x = x[:, :, :gh * p, :gw * p]
+        return x.reshape(b, c, gh, p, gw, p).permute(0, 2, 4, 1, 3, 5).reshape(b, gh * gw,
+                                                                                 c * p * p)
+
+    def _logits(self, patches: Tensor) -> Tensor:
+        """``B x heads x n``: the query's scaled dot products with the keys."""
+        dh = self.width // self.heads
+        q = torch.block_diag(*self.query.view(self.heads, dh, 1))              # width x heads
+        wk = self.key.weight.flatten(1)                                          # width x c p p
+        logits = patches @ (wk.T @ q) + (self.key.bias + self.pos_key) @ q      # B x n x heads
+        return logits.transpose(1, 2) / math.sqrt(dh)
+
     def attention(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(weights B x heads x tokens, values B x tokens x heads x head_dim)."""
-        b = x.shape[0]
+        p = self.patches(x)
         dh = self.width // self.heads
-        k = self.key(x).flatten(2).transpose(1, 2) + self.pos_key      # B x n x width
-        v = self.value(x).flatten(2).transpose(1, 2) + self.pos_value
-        k = k.view(b, -1, self.heads, dh)
-        v = v.view(b, -1, self.heads, dh)
-        q = self.query.view(self.heads, dh)
-        logits = torch.einsum("bnhd,hd->bhn", k, q) / math.sqrt(dh)
-        return logits.softmax(dim=-1), v
+        v = p @ self.value.weight.flatten(1).T + self.value.bias + self.pos_value
+        return self._logits(p).softmax(dim=-1), v.view(x.shape[0], -1, self.heads, dh)
 
     def forward(self, x: Tensor) -> Tensor:
-        a, v = self.attention(x)
-        return torch.einsum("bhn,bnhd->bhd", a, v).flatten(1)
+        p = self.patches(x)
+        a = self._logits(p).softmax(dim=-1)                                      # B x heads x n
+        dh = self.width // self.heads
+        wv = self.value.weight.flatten(1).view(self.heads, dh, -1)             # heads x dh x cpp
+        out = (torch.einsum("bhc,hdc->bhd", a @ p, wv)
+               + torch.einsum("bhn,nhd->bhd", a, self.pos_value.view(-1, self.heads, dh))
+               + self.value.bias.view(self.heads, dh))
+        return out.flatten(1)
 
 
 class AttentionAutoencoder(_Base):
