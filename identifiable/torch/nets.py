@@ -215,6 +215,20 @@ class _PatchAttention(nn.Module):
         v = p @ self.value.weight.flatten(1).T + self.value.bias + self.pos_value
         return self._logits(p).softmax(dim=-1), v.view(x.shape[0], -1, self.heads, dh)
 
+    def literal(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Section 6.2 as stated: keys and values by the convolutions plus positional encodings,
+        the query's dot products, softmax over the tokens, the weighted sum of the values.
+        Returns (output, weights, values); the reference :meth:`forward` is tested and
+        benchmarked against (``benchmarks/bench_attention_layer.py``)."""
+        b = x.shape[0]
+        dh = self.width // self.heads
+        k = self.key(x).flatten(2).transpose(1, 2) + self.pos_key                # B x n x width
+        v = self.value(x).flatten(2).transpose(1, 2) + self.pos_value
+        k, v = k.view(b, -1, self.heads, dh), v.view(b, -1, self.heads, dh)
+        logits = torch.einsum("bnhd,hd->bhn", k, self.query.view(self.heads, dh)) / math.sqrt(dh)
+        a = logits.softmax(dim=-1)
+        return torch.einsum("bhn,bnhd->bhd", a, v).flatten(1), a, v
+
     def forward(self, x: Tensor) -> Tensor:
         p = self.patches(x)
         a = self._logits(p).softmax(dim=-1)                                      # B x heads x n
