@@ -12,7 +12,11 @@ an entry is reused only when **everything the measurement depends on** is unchan
 * the caller's settings (data identities, image counts, subset seeds, REPAIR conventions,
   device type ...), compared field by field;
 * the source code of the measuring modules (:func:`code_fingerprint`), so that a fix in the
-  matcher or in REPAIR invalidates every cached number.
+  matcher, in REPAIR or in a core module they use invalidates every cached number (the
+  gcnn-barrier experiment hashes the whole library: its measuring code imports, directly or
+  through the packages' ``__init__`` files, all but a handful of the library's modules, so a
+  narrower set would save little and could miss one);
+* the versions of the numeric libraries (the caller's settings).
 
 Anything else (a missing, unreadable or damaged file, another key) is a miss: the object is
 measured and the entry rewritten atomically (:func:`identifiable.io.write_bytes_atomic`). A
@@ -36,7 +40,7 @@ from typing import Any
 
 from identifiable.io import write_bytes_atomic
 
-__all__ = ["MeasurementCache", "file_sha256", "code_fingerprint"]
+__all__ = ["MeasurementCache", "file_sha256", "code_fingerprint", "source_files"]
 
 #: format version of a cache entry (bumped when the entry layout changes)
 FORMAT = 1
@@ -51,18 +55,26 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def code_fingerprint(*modules: str) -> str:
-    """SHA-256 over the source files of ``modules`` (dotted names; a package contributes every
-    ``.py`` file below it, in sorted order, with its relative path)."""
-    h = hashlib.sha256()
+def source_files(*modules: str) -> list[tuple[str, Path]]:
+    """``(label, path)`` of every source file of ``modules`` (dotted names; a package
+    contributes every ``.py`` file below it, in sorted order, labelled with its relative path):
+    what :func:`code_fingerprint` hashes."""
+    out = []
     for name in modules:
         mod = importlib.import_module(name)
         path = Path(mod.__file__)
         files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
-        for f in files:
-            h.update(f"{name}:{f.relative_to(path.parent).as_posix()}\0".encode())
-            h.update(f.read_bytes())
-            h.update(b"\0")
+        out.extend((f"{name}:{f.relative_to(path.parent).as_posix()}", f) for f in files)
+    return out
+
+
+def code_fingerprint(*modules: str) -> str:
+    """SHA-256 over the source files of ``modules`` (:func:`source_files`)."""
+    h = hashlib.sha256()
+    for label, f in source_files(*modules):
+        h.update(f"{label}\0".encode())
+        h.update(f.read_bytes())
+        h.update(b"\0")
     return h.hexdigest()
 
 

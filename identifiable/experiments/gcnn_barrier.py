@@ -327,16 +327,30 @@ def _repair_text(m: dict[str, Any]) -> str:
                      if f"barrier_repair_{conv}" in m)
 
 
-#: the modules whose source decides a cached measurement (:func:`_code`)
-MEASURING_CODE = ("identifiable.torch", "identifiable.experiments.gcnn_barrier")
+#: the modules whose source decides a cached measurement (:func:`_code`): the whole library.
+#: This module imports, directly or through the packages' ``__init__`` files, nearly every
+#: module of the library (core ones among them: the activations behind the matcher's groups,
+#: the results' statistics), so hashing only the numeric backend (as before) missed code that
+#: runs, and a finer set would save little.
+MEASURING_CODE = ("identifiable",)
 
 
 def _code() -> str:
-    """Fingerprint of the measuring code (every module of :mod:`identifiable.torch` and this
-    one): a change to any of them invalidates the measurement cache."""
+    """Fingerprint of the measuring code (:data:`MEASURING_CODE`): a change to any module of
+    the library invalidates the measurement cache."""
     from identifiable.experiments.cache import code_fingerprint
 
     return code_fingerprint(*MEASURING_CODE)
+
+
+def _numeric_versions() -> dict[str, str]:
+    """Versions of the numeric libraries a measurement runs on (part of the cache key: another
+    torch may round differently)."""
+    import numpy
+    import scipy
+    import torch
+
+    return {"torch": torch.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__}
 
 
 def _measure_net(plain, res, recipe: str, seed: int, s: dict[str, Any], inv_x, match_x,
@@ -515,7 +529,8 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
                         "n_match": int(match_x.shape[0]), "n_inv": int(inv_x.shape[0]),
                         "subset_seeds": [MATCH_SUBSET_SEED, INV_SUBSET_SEED],
                         "repair_endpoints": conventions,
-                        "device": str(device).split(":")[0]}
+                        "device": str(device).split(":")[0],
+                        "versions": _numeric_versions()}
 
     # ---- Table 2: train (or reuse) and measure each net; jobs split between processes
     rows_local, first_layers = [], {}

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from identifiable.experiments.cache import MeasurementCache, code_fingerprint, file_sha256
+from identifiable.experiments.cache import (
+    MeasurementCache,
+    code_fingerprint,
+    file_sha256,
+    source_files,
+)
 
 
 class Counter:
@@ -144,3 +150,30 @@ def test_file_sha256_against_hashlib(data):
         p = Path(d) / "f"
         p.write_bytes(data)
         assert file_sha256(p, chunk=7) == hashlib.sha256(data).hexdigest()
+
+
+def test_the_gcnn_barrier_fingerprint_covers_every_module_its_measurements_load():
+    """Ground truth from a fresh interpreter: import the experiment and every module its
+    measuring functions import; each library module then loaded must be among the files the
+    cache key hashes (hashing only identifiable.torch missed the core modules it runs, e.g.
+    identifiable.activations through the matcher's activation groups)."""
+    import subprocess
+    import sys
+
+    from identifiable.experiments.gcnn_barrier import MEASURING_CODE
+
+    used = ["identifiable.experiments.gcnn_barrier", "identifiable.torch.merge",
+            "identifiable.torch.recipes", "identifiable.torch.vgg", "identifiable.torch.data",
+            "identifiable.torch.augment", "identifiable.torch.checkpoint",
+            "identifiable.torch.plots", "identifiable.torch.distributed", "identifiable.io",
+            "identifiable.results"]
+    code = (f"import sys, importlib\nfor m in {used!r}: importlib.import_module(m)\n"
+            "print(' '.join(f for m, mod in list(sys.modules.items()) "
+            "if m.split('.')[0] == 'identifiable' and (f := getattr(mod, '__file__', None))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    hashed = {str(path.resolve()) for _, path in source_files(*MEASURING_CODE)}
+    assert len(loaded) > 20
+    missing = {f for f in loaded if str(Path(f).resolve()) not in hashed}
+    assert not missing, missing
+    assert any(f.endswith("activations.py") for f in loaded)   # a core module does run
