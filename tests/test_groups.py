@@ -493,6 +493,30 @@ def test_larger_exact_integer_group_uses_numeric_precheck():
         G.Rep([shear])
 
 
+@pytest.mark.parametrize("ones, jordan_at", [(3, None), (3, 0), (60, None), (60, 58),
+                                              (150, None), (150, 0)])
+def test_float_jordan_test_with_clustered_eigenvalues(ones, jordan_at):
+    """Ground truth by construction: ``P (I_ones + N) P^{-1}`` with a rotation by 90 degrees
+    beside, N nilpotent with one entry (a 2 x 2 Jordan block for eigenvalue 1 at ``jordan_at``)
+    or zero, P a random well-conditioned change of basis, in floats (the numeric pre-check, one
+    SVD per eigenvalue cluster). Without the block the group is cyclic of order 4; with it the
+    generator has infinite order, wherever in the cluster of equal eigenvalues the block sits."""
+    rng = np.random.default_rng(ones)
+    d = ones + 2
+    J = np.eye(d)
+    J[ones:, ones:] = [[0.0, -1.0], [1.0, 0.0]]
+    if jordan_at is not None:
+        J[jordan_at, jordan_at + 1] = 1.0
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    P = Q @ np.diag(rng.uniform(1.0, 2.0, size=d))
+    g = P @ J @ np.linalg.inv(P)
+    if jordan_at is None:
+        assert G.Rep([g]).order == 4
+    else:
+        with pytest.raises(ValueError, match="not diagonalisable"):
+            G.Rep([g])
+
+
 def test_from_permutation_group_too_large():
     with pytest.raises(ValueError, match="max_order"):
         G.from_permutation_group(SymmetricGroup(8), max_order=1000)
