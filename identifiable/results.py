@@ -70,19 +70,48 @@ class ResultRecord:
     figures: list[str] = field(default_factory=list)
     notes: str = ""
     path: Path | None = None
+    #: the checkout's commit when the record was written, where it differs from ``commit`` (the
+    #: run's start): modules a long run imported late may come from it
+    commit_at_write: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("experiment", "tag", "settings", "rows",
                                            "library_version", "commit", "wall_s", "created",
                                            "machine", "figures", "notes")}
+        if self.commit_at_write is not None:
+            d["commit_at_write"] = self.commit_at_write
         return d
+
+    def provenance(self, short: bool = False) -> str:
+        """``commit X``, and where the checkout moved while the run ran, to which commit."""
+        def name(c: str | None) -> str:
+            if c is None:
+                return "unknown"
+            sha = c.removesuffix("+dirty")
+            return (sha[:12] if short else sha) + ("+dirty" if c != sha else "")
+
+        text = f"commit {name(self.commit)}"
+        if self.commit_at_write is not None:
+            text += (f" (the checkout was at {name(self.commit_at_write)} when the record was "
+                     "written; modules imported late in the run may come from it)")
+        return text
+
+
+_NOW = object()
 
 
 def write_record(folder: str | Path, experiment: str, tag: str, settings: dict[str, Any],
                  rows: Sequence[dict[str, Any]], wall_s: float, *,
-                 figures: Sequence[str | Path] = (), notes: str = "") -> Path:
+                 figures: Sequence[str | Path] = (), notes: str = "",
+                 commit: str | None | object = _NOW) -> Path:
     """Write ``folder/<experiment>/<tag>/record.json`` (atomically) and copy ``figures`` beside
-    it; returns the record's path. ``settings`` and ``rows`` must be JSON-serialisable."""
+    it; returns the record's path. ``settings`` and ``rows`` must be JSON-serialisable.
+
+    ``commit`` is the commit of the code that ran: pass :func:`git_commit` as taken when the run
+    started (the experiments do), since a commit made while a long run trains is not the code it
+    runs; left out, the checkout's commit now. Where the checkout has moved since the start, the
+    record also keeps ``commit_at_write``: Python imports some modules only when first used, so
+    a long run may mix the two."""
     import shutil
 
     from identifiable import __version__
@@ -98,11 +127,15 @@ def write_record(folder: str | Path, experiment: str, tag: str, settings: dict[s
         if f.is_file():
             shutil.copyfile(f, run / f.name)
             names.append(f.name)
+    now = git_commit()
+    if commit is _NOW:
+        commit = now
     rec = ResultRecord(experiment, tag, dict(settings), [dict(r) for r in rows], __version__,
-                       git_commit(), float(wall_s),
+                       commit, float(wall_s),
                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                        {"python": platform.python_version(), "machine": platform.machine(),
-                        "system": platform.system()}, names, notes)
+                        "system": platform.system()}, names, notes,
+                       commit_at_write=now if now != commit else None)
     path = run / RECORD_NAME
     write_json_atomic(path, rec.to_dict())
     return path
@@ -128,7 +161,7 @@ def load_records(folder: str | Path) -> list[ResultRecord]:
         out.append(ResultRecord(
             d["experiment"], d["tag"], d["settings"], d["rows"], d["library_version"],
             d["commit"], float(d["wall_s"]), d.get("created", ""), d.get("machine", {}),
-            d.get("figures", []), d.get("notes", ""), path))
+            d.get("figures", []), d.get("notes", ""), path, d.get("commit_at_write")))
     return sorted(out, key=lambda r: (r.experiment, r.tag))
 
 
@@ -337,7 +370,7 @@ def format_report(records: Sequence[ResultRecord], columns: dict[str, Sequence[s
     out = []
     for rec in records:
         out.append(f"== {rec.experiment} / {rec.tag}: {_settings_line(rec)}")
-        out.append(f"   identifiable {rec.library_version}, commit {rec.commit or 'unknown'}, "
+        out.append(f"   identifiable {rec.library_version}, {rec.provenance()}, "
                    f"{rec.wall_s / 60:.1f} min wall, {rec.created}")
         summaries = summary_tables(rec)
         for title, cols, body in summaries:
@@ -387,8 +420,9 @@ def rst_report(records: Sequence[ResultRecord], experiment: str,
     for rec in recs:
         cols, body = _table(rec.rows, columns)
         out.append(f"**{_rst_escape(rec.tag)}**: {_rst_escape(_settings_line(rec))}; "
-                   f"identifiable {rec.library_version}, commit "
-                   f"``{(rec.commit or 'unknown')[:12]}``, {rec.wall_s / 60:.1f} min wall.\n")
+                   f"identifiable {rec.library_version}, "
+                   f"{_rst_escape(rec.provenance(short=True))}, "
+                   f"{rec.wall_s / 60:.1f} min wall.\n")
         summaries = summary_tables(rec)
         for title, scols, sbody in summaries:
             out.append(f"*{_rst_escape(title)}*\n")

@@ -76,6 +76,40 @@ def test_attention_heads_command(tmp_path):
     assert (out / "figure3.png").exists()
 
 
+def test_record_claims_the_commit_the_run_started_from(tmp_path, monkeypatch):
+    """A commit made while a run trains is not the code that ran: the record carries the
+    checkout's commit as the run started (here the first git_commit answer; every later one is
+    another commit)."""
+    import identifiable.results as R
+
+    answers = iter(["a" * 40, "b" * 40])
+    monkeypatch.setattr(R, "git_commit", lambda path=None: next(answers, "c" * 40))
+    rc = main(["experiment", "attention-heads", "--quick", "--epochs", "1", "--n-probes", "500",
+               "--out", str(tmp_path / "att"), "--threads", "1",
+               "--results", str(tmp_path / "results")])
+    assert rc == 0
+    rec = json.loads((tmp_path / "results" / "attention-heads" / "embedded-e1-seed0-quick" /
+                      "record.json").read_text())
+    assert rec["commit"] == "a" * 40 and rec["commit_at_write"] == "b" * 40
+    (loaded,) = R.load_records(tmp_path / "results")
+    assert loaded.commit_at_write == "b" * 40
+    assert loaded.provenance(short=True) == (
+        f"commit {'a' * 12} (the checkout was at {'b' * 12} when the record was written; "
+        "modules imported late in the run may come from it)")
+    report = R.format_report([loaded])
+    assert f"commit {'a' * 40} (the checkout was at {'b' * 40}" in report
+    # without a start commit: the checkout's now, and nothing moved
+    p = R.write_record(tmp_path / "r2", "x", "t", {}, [], 1.0)
+    assert json.loads(p.read_text())["commit"] == "c" * 40
+    assert "commit_at_write" not in json.loads(p.read_text())
+    monkeypatch.setattr(R, "git_commit", lambda path=None: None)       # not a checkout
+    p = R.write_record(tmp_path / "r3", "x", "t", {}, [], 1.0, commit=None)
+    assert json.loads(p.read_text())["commit"] is None
+    assert R.load_records(tmp_path / "r3")[0].provenance() == "commit unknown"
+    dirty = R.ResultRecord("x", "t", {}, [], "0", "d" * 40 + "+dirty", 1.0)
+    assert dirty.provenance(short=True) == f"commit {'d' * 12}+dirty"
+
+
 def test_head_permutations_are_recovered():
     import torch
 

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float",
-           "device", "out_dir", "json_path", "add_results_arguments"]
+           "device", "out_dir", "json_path", "add_results_arguments", "started_commit"]
 
 
 def _int(text: str) -> int:
@@ -124,3 +124,14 @@ def add_results_arguments(p: argparse.ArgumentParser, what: str, tag_from: str) 
                         f"results; see `identifiable report`)")
     p.add_argument("--tag", default=None, metavar="NAME",
                    help=f"the record's folder name under --results (default: from {tag_from})")
+
+
+def started_commit(args: argparse.Namespace) -> str | None:
+    """The checkout's commit as a run starts (:func:`identifiable.results.git_commit`), for its
+    record: a commit made while the run trains is not the code that runs. None without
+    ``--results``."""
+    if not args.results:
+        return None
+    from identifiable.results import git_commit
+
+    return git_commit()

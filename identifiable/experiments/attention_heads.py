@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from identifiable.experiments import arguments as A
 from identifiable.experiments.mirror_mlp import (
     add_common_arguments,
     leave_record,
@@ -94,6 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         s.update({k: v for k, v in QUICK_ATTENTION.items() if getattr(args, k) is None})
     out = Path(args.out)
     t0 = time.perf_counter()
+    commit = A.started_commit(args)
     train_data, test_data = load_data(args, s)
     cfg = TrainConfig(task="autoencoder", activation="gelu", arch="attention", epochs=s["epochs"],
                       batch_size=s["batch_size"], lr=s["lr"], weight_decay=s["weight_decay"],
@@ -138,6 +140,7 @@ def _run(args: argparse.Namespace) -> int:
               "k_error": f["k_error"]} for f in summary["fits"]]
     leave_record(args, "attention-heads", s, train_data.source, rows,
                  time.perf_counter() - t0, [out / "figure3.png"],
-                 train_seconds=[res.history[-1]["seconds"] if res.history else None])
+                 train_seconds=[res.history[-1]["seconds"] if res.history else None],
+                 commit=commit)
     log(f"done in {time.perf_counter() - t0:.1f} s; figure and results in {out}")
     return 0

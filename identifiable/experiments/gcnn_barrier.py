@@ -493,6 +493,7 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     device = dist.device_for(d, args.device)
     say = log if d.is_main else (lambda msg: log(f"[rank {d.rank}] {msg}"))
     t0 = time.perf_counter()
+    commit = A.started_commit(args) if d.is_main else None
     out = Path(args.out)
     train, test = _load_data(args, s)
     seeds = list(range(args.first_seed, args.first_seed + s["seeds"]))
@@ -571,7 +572,8 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
             f"({out / 'measurements'})")
 
     if d.is_main:
-        _write_report(args, s, out, seeds, train, details, merges, figs, d.world, t0)
+        _write_report(args, s, out, seeds, train, details, merges, figs, d.world, t0,
+                      commit)
     dist.finish(d)
     return 0
 
@@ -585,9 +587,10 @@ def _train_hours(details: list[dict[str, Any]]) -> float | None:
 
 def _write_report(args: argparse.Namespace, s: dict[str, Any], out: Path, seeds: list[int],
                   train, details: list[dict[str, Any]], merges: list[dict[str, Any]],
-                  figs: list, processes: int, t0: float) -> None:
+                  figs: list, processes: int, t0: float, commit: str | None) -> None:
     """Rank 0: the tables (printed and ``OUT/table.txt``), Figures 1 and 4, ``OUT/results.json``,
-    ``--json`` rows and the results record (``--results``)."""
+    ``--json`` rows and the results record (``--results``; ``commit``: the checkout's when the
+    run started)."""
     from identifiable.io import write_bytes_atomic, write_json_atomic
     from identifiable.torch.plots import figure1_filter_pairs, figure4_orders
 
@@ -655,7 +658,7 @@ def _write_report(args: argparse.Namespace, s: dict[str, Any], out: Path, seeds:
                             figures=sorted(out.glob("figure*.png")),
                             notes=f"{len(record_rows)} nets (net vs its flipped copy) and "
                                   f"{len(merge_rows)} merges of two different nets "
-                                  "(rows 'A + B', [BK23] Table 4)")
+                                  "(rows 'A + B', [BK23] Table 4)", commit=commit)
         log(f"results record: {path}")
     log(f"done in {time.perf_counter() - t0:.1f} s; results and figures in {out}")
 

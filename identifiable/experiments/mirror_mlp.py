@@ -102,10 +102,10 @@ def load_data(args: argparse.Namespace, s: dict[str, Any]):
 
 def leave_record(args: argparse.Namespace, experiment: str, s: dict[str, Any], source: str,
                  rows: list[dict[str, Any]], wall_s: float, figures: list[Path],
-                 train_seconds: list[float] | None = None) -> None:
+                 train_seconds: list[float] | None = None, commit: str | None = None) -> None:
     """``--results DIR``: the run's record and figures (:mod:`identifiable.results`);
     ``train_seconds`` (one per trained net, accumulated across resumes) is recorded summed as
-    ``train_hours``."""
+    ``train_hours``; ``commit`` is the checkout's commit when the run started."""
     if not args.results:
         return
     from identifiable.results import train_hours, write_record
@@ -116,7 +116,7 @@ def leave_record(args: argparse.Namespace, experiment: str, s: dict[str, Any], s
                 "device": args.device,
                 "train_hours": train_hours(train_seconds or [])}
     path = write_record(args.results, experiment, tag, settings, rows, wall_s,
-                        figures=[f for f in figures if f.is_file()])
+                        figures=[f for f in figures if f.is_file()], commit=commit)
     log(f"results record: {path}")
 
 
@@ -172,6 +172,7 @@ def _run(args: argparse.Namespace) -> int:
     probes = ("noise", "crops") if args.probe == "both" else (args.probe,)
     out = Path(args.out)
     t0 = time.perf_counter()
+    commit = A.started_commit(args)
     train_data, test_data = load_data(args, s)
     log(f"data: {train_data.source} ({len(train_data)} train, {len(test_data)} test)")
     rows: list[dict[str, Any]] = []
@@ -213,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         write_json_atomic(args.json, rows)
     leave_record(args, "mirror-mlp", s, train_data.source, rows, time.perf_counter() - t0,
-                 sorted(out.glob("figure2-*.png")), train_seconds=seconds)
+                 sorted(out.glob("figure2-*.png")), train_seconds=seconds, commit=commit)
     log(f"done in {time.perf_counter() - t0:.1f} s; figures and results in {out}")
     return 0
 
