@@ -140,7 +140,7 @@ def figure3(image: np.ndarray, attention: np.ndarray, attention_mirrored: np.nda
             ax.imshow(att[h], cmap="viridis")
             moved = perm[h] != h
             ax.set_title(f"head {h}" + (f" -> {perm[h]}" if moved and r == 0 else ""),
-                         fontsize=7, color="darkcyan" if moved else "black")
+                         fontsize=7, color="darkcyan" if moved else "black", pad=5)
             for s in ax.spines.values():
                 s.set_edgecolor("cyan" if moved else "none")
                 s.set_linewidth(3)
@@ -149,7 +149,7 @@ def figure3(image: np.ndarray, attention: np.ndarray, attention_mirrored: np.nda
             ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=1.5)     # the thick frames are not in tight_layout's bounding boxes
     return _save(fig, path)
 
 
