@@ -41,13 +41,16 @@ _REQUIRED = ("experiment", "tag", "settings", "rows", "library_version", "commit
 
 def git_commit(path: str | Path | None = None) -> str | None:
     """The commit of the checkout that holds ``path`` (default: this package), or None outside a
-    git checkout (an installed package); ``+dirty`` when the working tree has changes."""
+    git checkout (an installed package); ``+dirty`` when the source below ``path`` (default: the
+    library's own folder) differs from it: modified, deleted or new files, ignored ones aside.
+    Files elsewhere in the checkout (tests, docs, the results a run is writing) are not the code
+    that runs and do not count."""
     where = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=where, capture_output=True, text=True, timeout=10,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=where,
+                               capture_output=True, text=True, timeout=10,
                                check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

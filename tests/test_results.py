@@ -1,6 +1,7 @@
 """Results records (identifiable.results) and `identifiable report`."""
 
 import json
+import os
 
 import pytest
 
@@ -157,3 +158,43 @@ def test_train_hours_sums_the_nets_or_says_unknown():
     assert _train_hours([{"recipe": "cnn"}]) is None and _train_hours([]) is None
     assert train_hours([36.0]) == 0.01 and train_hours([True]) is None
     assert train_hours(["1800"]) is None
+
+
+def test_git_commit_is_dirty_only_for_the_source_below_it(tmp_path):
+    """Ground truth from a scratch repository: +dirty for a modified or new file below the
+    folder asked about, not for changes elsewhere in the checkout (a results file a run writes),
+    None outside a checkout."""
+    import shutil
+    import subprocess
+
+    from identifiable.results import git_commit
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                       env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+                            "HOME": str(tmp_path), "PATH": os.environ["PATH"]})
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("X = 1\n")
+    (tmp_path / "results" / "r.json").write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    sha = git_commit(tmp_path / "pkg")
+    assert sha is not None and len(sha) == 40
+    (tmp_path / "results" / "r.json").write_text('{"a": 1}\n')      # a run's output
+    assert git_commit(tmp_path / "pkg") == sha
+    assert git_commit(tmp_path) == sha + "+dirty"
+    (tmp_path / "pkg" / "b.py").write_text("")                      # a new module
+    assert git_commit(tmp_path / "pkg") == sha + "+dirty"
+    (tmp_path / "pkg" / "b.py").unlink()
+    (tmp_path / "pkg" / "a.py").write_text("X = 2\n")               # a modified one
+    assert git_commit(tmp_path / "pkg") == sha + "+dirty"
+    outside = tmp_path.parent / (tmp_path.name + "-nogit")
+    outside.mkdir()
+    assert git_commit(outside) is None
