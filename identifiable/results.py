@@ -348,17 +348,20 @@ def train_hours(seconds: Sequence[Any]) -> float | None:
 
 def _shown(key: str, value: Any) -> Any:
     """A setting as the report shows it: a data path by its file name (the folder is the
-    machine's, not the run's)."""
+    machine's, not the run's), the commits that trained the nets by their short names."""
     if key == "data" and isinstance(value, str) and ("/" in value or "\\" in value):
         return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    if key == "trained_at" and isinstance(value, list):
+        return [c[:12] + ("+dirty" if c.endswith("+dirty") else "") for c in value]
     return value
 
 
 def _settings_line(rec: ResultRecord) -> str:
     keys = ("data", "width", "epochs", "batch_size", "lr", "weight_decay", "seeds", "recipes",
-            "n_train", "n_probes", "probe", "repair_endpoints", "quick", "train_hours")
+            "n_train", "n_probes", "probe", "repair_endpoints", "quick", "train_hours",
+            "trained_at")
     parts = [f"{k}={_cell(_shown(k, rec.settings[k]))}" for k in keys
-             if k in rec.settings and rec.settings[k] is not None]
+             if k in rec.settings and rec.settings[k] is not None and rec.settings[k] != []]
     if rec.experiment == "gcnn-barrier" and "repair_endpoints" not in rec.settings:
         parts.append(f"repair_endpoints={LEGACY_REPAIR_ENDPOINTS} (recorded before the "
                      "option existed)")

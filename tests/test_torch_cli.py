@@ -39,6 +39,8 @@ def test_mirror_mlp_command_and_measure(tmp_path, capsys):
     rec = json.loads((tmp_path / "results" / "mirror-mlp" / "embedded-e2-seed0-quick" /
                       "record.json").read_text())
     assert isinstance(rec["settings"]["train_hours"], float)     # two nets' training, summed
+    trained_at = rec["settings"]["trained_at"]                    # the commits that trained them
+    assert trained_at and all(isinstance(c, str) for c in trained_at)
     rows = json.loads(js.read_text())
     assert len(rows) == 8
     for r in rows:

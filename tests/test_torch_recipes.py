@@ -97,12 +97,17 @@ def _same_state(a, b) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_resume_equals_uninterrupted_and_reuse(tiny_data, tmp_path):
+def test_resume_equals_uninterrupted_and_reuse(tiny_data, tmp_path, monkeypatch):
+    import identifiable.torch.recipes as R
+
     train, test = tiny_data
     cfg = ClassifierConfig(recipe="cnn-late-inv", width=0.0625, epochs=3, batch_size=128, seed=1)
     full = train_recipe(cfg, train, test, tmp_path / "a")
+    monkeypatch.setattr(R, "git_commit", lambda path=None: "a" * 40)
     train_recipe(cfg, train, None, tmp_path / "b", stop_after=1)
+    monkeypatch.setattr(R, "git_commit", lambda path=None: "b" * 40)
     resumed = train_recipe(cfg, train, test, tmp_path / "b")
+    assert resumed.commits == ["a" * 40, "b" * 40]       # the commits that trained it
     assert _same_state(full.net, resumed.net)
     assert resumed.accuracy == full.accuracy
     assert [h["inv_on"] for h in resumed.history] == [False, True, True]
@@ -118,8 +123,9 @@ def test_resume_equals_uninterrupted_and_reuse(tiny_data, tmp_path):
     secs = [h["seconds"] for h in train_recipe(cfg, train, None, tmp_path / "c").history]
     assert secs[0] == 1000.0 and 1000.0 < secs[1] < secs[2]
     # a finished checkpoint is reused, not retrained; another config is refused
-    again = train_recipe(cfg, train, None, tmp_path / "a")
+    again = train_recipe(cfg, train, None, tmp_path / "b")
     assert _same_state(again.net, full.net) and len(again.history) == 3
+    assert again.commits == ["a" * 40, "b" * 40]          # reusing trains nothing: no new one
     net, state = load_classifier(checkpoint_path(tmp_path / "a", "cnn-late-inv", 1))
     assert _same_state(net, full.net) and state["epoch"] == 3
     with pytest.raises(ValueError, match=r"another run \(config.lr: 0.05 there, 0.01 now"):

@@ -195,3 +195,46 @@ def test_factored_attention_sees_every_patch_pixel_and_no_other():
         assert changed == seen, (r, c)
         assert torch.allclose(layer(y), _reference_attention(layer, y)[0], rtol=1e-12,
                               atol=1e-12)
+
+
+def test_training_commits_ground_truth():
+    from identifiable.torch.checkpoint import UNKNOWN_COMMIT, training_commits
+
+    assert training_commits(None) == []
+    assert training_commits(None, "a", trains=True) == ["a"]
+    assert training_commits(None, None, trains=True) == [UNKNOWN_COMMIT]
+    assert training_commits({"epoch": 3, "commits": ["a"]}, "b", trains=True) == ["a", "b"]
+    assert training_commits({"epoch": 3, "commits": ["a", "b"]}, "a", trains=True) == ["a", "b"]
+    assert training_commits({"epoch": 8, "commits": ["a"]}, "b", trains=False) == ["a"]
+    # a checkpoint from before commits were kept: its epochs were trained by unknown code
+    assert training_commits({"epoch": 3}, "b", trains=True) == [UNKNOWN_COMMIT, "b"]
+    assert training_commits({"epoch": 0}, "b", trains=True) == ["b"]
+
+
+def test_checkpoints_keep_the_commits_that_trained_them(small, tmp_path, monkeypatch):
+    """A run killed at commit A and resumed at commit B lists both; loading the finished net at
+    C adds nothing (it trains nothing); a checkpoint from before the list existed starts with
+    'unknown'."""
+    import identifiable.torch.train as T
+
+    cfg = TrainConfig(task="classifier", activation="tanh", epochs=3, batch_size=128,
+                      checkpoint_every=1, seed=1)
+    monkeypatch.setattr(T, "git_commit", lambda path=None: "a" * 40)
+    part = train(cfg, small, tmp_path / "run", stop_after=1)
+    assert part.commits == ["a" * 40]
+    monkeypatch.setattr(T, "git_commit", lambda path=None: "b" * 40)
+    done = train(cfg, small, tmp_path / "run")
+    assert done.finished and done.commits == ["a" * 40, "b" * 40]
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["commits"] == done.commits
+    monkeypatch.setattr(T, "git_commit", lambda path=None: "c" * 40)
+    again = train(cfg, small, tmp_path / "run")
+    assert again.commits == ["a" * 40, "b" * 40]
+    # an old checkpoint (no "commits"), resumed for one more epoch
+    ck = tmp_path / "run" / "checkpoint.pt"
+    state = load_checkpoint(ck)
+    del state["commits"]
+    state["epoch"] = 2                                  # as if killed after epoch 2
+    state["history"] = state["history"][:2]
+    save_checkpoint(ck, state)
+    resumed = train(cfg, small, tmp_path / "run")
+    assert resumed.commits == ["unknown", "c" * 40]

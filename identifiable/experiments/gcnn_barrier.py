@@ -377,6 +377,7 @@ def _measure_net(plain, res, recipe: str, seed: int, s: dict[str, Any], inv_x, m
               "image_size": int(train.images.shape[1]), "group_labels": list(b.labels),
               "width": s["width"], "epochs": s["epochs"],
               "train_seconds": res.history[-1]["seconds"] if res.history else None,
+              "trained_at": list(getattr(res, "commits", [])),
               "description": RECIPES[recipe].description,
               "perm0": b.perms[0].tolist()}
     if b.labels:
@@ -578,6 +579,11 @@ def _run(args: argparse.Namespace, s: dict[str, Any], d) -> int:
     return 0
 
 
+def _trained_at(details: list[dict[str, Any]]) -> list[str]:
+    """Every commit that trained a net of the run (each checkpoint's ``commits``), sorted."""
+    return sorted({c for r in details for c in (r.get("trained_at") or [])})
+
+
 def _train_hours(details: list[dict[str, Any]]) -> float | None:
     """Training time of every net of the run, summed (:func:`identifiable.results.train_hours`)."""
     from identifiable.results import train_hours
@@ -653,7 +659,8 @@ def _write_report(args: argparse.Namespace, s: dict[str, Any], out: Path, seeds:
                       for m in merges]
         path = write_record(args.results, "gcnn-barrier", tag,
                             {**report["settings"], "quick": bool(args.quick),
-                             "train_hours": _train_hours(details)},
+                             "train_hours": _train_hours(details),
+                             "trained_at": _trained_at(details)},
                             record_rows + merge_rows, time.perf_counter() - t0,
                             figures=sorted(out.glob("figure*.png")),
                             notes=f"{len(record_rows)} nets (net vs its flipped copy) and "

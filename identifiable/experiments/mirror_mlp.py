@@ -102,10 +102,12 @@ def load_data(args: argparse.Namespace, s: dict[str, Any]):
 
 def leave_record(args: argparse.Namespace, experiment: str, s: dict[str, Any], source: str,
                  rows: list[dict[str, Any]], wall_s: float, figures: list[Path],
-                 train_seconds: list[float] | None = None, commit: str | None = None) -> None:
+                 train_seconds: list[float] | None = None, commit: str | None = None,
+                 trained_at: list[str] | None = None) -> None:
     """``--results DIR``: the run's record and figures (:mod:`identifiable.results`);
     ``train_seconds`` (one per trained net, accumulated across resumes) is recorded summed as
-    ``train_hours``; ``commit`` is the checkout's commit when the run started."""
+    ``train_hours``; ``commit`` is the checkout's commit when the run started, ``trained_at``
+    the commits that trained its nets (their checkpoints' ``commits``)."""
     if not args.results:
         return
     from identifiable.results import train_hours, write_record
@@ -114,7 +116,8 @@ def leave_record(args: argparse.Namespace, experiment: str, s: dict[str, Any], s
     tag = args.tag or f"{data}-e{s['epochs']}-seed{args.seed}{'-quick' if args.quick else ''}"
     settings = {**s, "data": source, "seed": args.seed, "quick": bool(args.quick),
                 "device": args.device,
-                "train_hours": train_hours(train_seconds or [])}
+                "train_hours": train_hours(train_seconds or []),
+                "trained_at": sorted(set(trained_at or []))}
     path = write_record(args.results, experiment, tag, settings, rows, wall_s,
                         figures=[f for f in figures if f.is_file()], commit=commit)
     log(f"results record: {path}")
@@ -177,6 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     log(f"data: {train_data.source} ({len(train_data)} train, {len(test_data)} test)")
     rows: list[dict[str, Any]] = []
     seconds: list[float] = []
+    trained_at: list[str] = []
     for task in tasks:
         for act in acts:
             cfg = TrainConfig(task=task, activation=act, epochs=s["epochs"],
@@ -190,6 +194,7 @@ def _run(args: argparse.Namespace) -> int:
                 continue
             log(f"[{task}-{act}] trained {s['epochs']} epochs; test {res.metrics}")
             seconds.append(res.history[-1]["seconds"] if res.history else None)
+            trained_at.extend(res.commits)
             for probe in probes:
                 images = test_data.tensor(args.device) if probe == "crops" else None
                 fits = equivariance_report(res.net, layers=(1, 2), probe=probe, images=images,
@@ -214,7 +219,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         write_json_atomic(args.json, rows)
     leave_record(args, "mirror-mlp", s, train_data.source, rows, time.perf_counter() - t0,
-                 sorted(out.glob("figure2-*.png")), train_seconds=seconds, commit=commit)
+                 sorted(out.glob("figure2-*.png")), train_seconds=seconds, commit=commit,
+                 trained_at=trained_at)
     log(f"done in {time.perf_counter() - t0:.1f} s; figures and results in {out}")
     return 0
 

@@ -19,9 +19,36 @@ from identifiable.io import atomic_path
 __all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "load_net", "build_checked",
            "build_any", "load_state_dict_file",
            "differences",
-           "require_same_run", "data_identity"]
+           "require_same_run", "data_identity", "training_commits", "UNKNOWN_COMMIT"]
 
 FORMAT = "identifiable.checkpoint/1"
+
+#: the commit of epochs trained by code that did not record it (checkpoints from before the
+#: ``"commits"`` entry), or outside a git checkout
+UNKNOWN_COMMIT = "unknown"
+
+
+def training_commits(state: dict[str, Any] | None, now: str | None = None,
+                     trains: bool = False) -> list[str]:
+    """The commits that trained a checkpoint, in order (provenance of a resumed net).
+
+    ``state`` is the loaded checkpoint (None: a new net); its ``"commits"``, or
+    ``[UNKNOWN_COMMIT]`` for a checkpoint from before they were kept that has trained epochs.
+    ``trains``: this invocation trains at least one epoch, at ``now``
+    (:func:`identifiable.results.git_commit` taken when training starts; None counts as
+    unknown), which is appended unless already listed. A finished net that is only loaded keeps
+    its list."""
+    if state is None:
+        commits: list[str] = []
+    elif "commits" in state:
+        commits = [str(c) for c in state["commits"]]
+    else:
+        commits = [UNKNOWN_COMMIT] if int(state.get("epoch", 0)) > 0 else []
+    if trains:
+        c = now or UNKNOWN_COMMIT
+        if c not in commits:
+            commits.append(c)
+    return commits
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:

@@ -48,12 +48,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from identifiable.results import git_commit
 from identifiable.torch.checkpoint import (
     build_checked,
     data_identity,
     load_checkpoint,
     require_same_run,
     save_checkpoint,
+    training_commits,
 )
 from identifiable.torch.data import ImageData
 from identifiable.torch.table1 import RECIPES, Recipe
@@ -125,6 +127,8 @@ class TrainedClassifier:
     path: Path | None
     mean: list[float]
     std: list[float]
+    #: the commits that trained the net (:func:`identifiable.torch.checkpoint.training_commits`)
+    commits: list[str] = dataclasses.field(default_factory=list)
 
 
 def checkpoint_path(out_dir: str | os.PathLike, recipe: str, seed: int,
@@ -228,6 +232,7 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
     gen = torch.Generator().manual_seed(10_000 + config.seed)
     history: list[dict[str, float]] = []
     start = 0
+    state = None
     data_id = data_identity(train)
     if ckpt is None or not ckpt.exists() or fresh:
         mean, std = train.channel_stats()
@@ -248,6 +253,7 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
     steps = n // bs                     # drop the last partial batch (BatchNorm)
     total = config.epochs * steps
     end = config.epochs if stop_after is None else min(config.epochs, stop_after)
+    commits = training_commits(state, git_commit() if start < end else None, trains=start < end)
     label = (f"{config.recipe}-s{config.seed}" if config.net == "vgg11" else
              f"{config.net}-{config.recipe}-s{config.seed}")
     # training seconds accumulate across resumes (an epoch's "seconds" is the total so far)
@@ -286,7 +292,8 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
                                    "optimizer": opt.state_dict(), "rng": gen.get_state(),
                                    "config": config.to_dict(), "epoch": epoch + 1,
                                    "history": history, "norm": {"mean": mean, "std": std},
-                                   "classes": list(train.classes), "data": data_id})
+                                   "classes": list(train.classes), "data": data_id,
+                                   "commits": commits})
         if log is not None:
             log(f"[{label}] epoch {epoch + 1}/{config.epochs} ce {rec['ce']:.3f} "
                 f"inv {rec['inv']:.3f} train acc {rec['train_accuracy']:.3f} "
@@ -296,4 +303,4 @@ def train_recipe(config: ClassifierConfig, train: ImageData, test: ImageData | N
     if test is not None:
         acc = evaluate_accuracy(net, test.tensor(dev), torch.from_numpy(test.labels).to(dev),
                                 mean, std)
-    return TrainedClassifier(net, config, acc, history, ckpt, list(mean), list(std))
+    return TrainedClassifier(net, config, acc, history, ckpt, list(mean), list(std), commits)

@@ -29,12 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from identifiable.results import git_commit
 from identifiable.torch.augment import augment, mirror_lr, resize
 from identifiable.torch.checkpoint import (
     data_identity,
     load_checkpoint,
     require_same_run,
     save_checkpoint,
+    training_commits,
 )
 from identifiable.torch.data import ImageData
 from identifiable.torch.nets import TASKS, AttentionAutoencoder, MirrorMLP
@@ -120,6 +122,8 @@ class TrainResult:
     checkpoint: Path | None
     metrics: dict[str, float]
     finished: bool
+    #: the commits that trained the net (:func:`identifiable.torch.checkpoint.training_commits`)
+    commits: list[str] = field(default_factory=list)
 
 
 def build_model(config: TrainConfig, mean=None, std=None, n_classes: int = 10):
@@ -162,11 +166,12 @@ def evaluate(net, data: ImageData, config: TrainConfig, batch: int = 4096) -> di
     return {"test_loss": tot / n, "test_accuracy": correct / n}
 
 
-def _state(net, opt, gen, config, epoch, history, mean, std, data_id) -> dict[str, Any]:
+def _state(net, opt, gen, config, epoch, history, mean, std, data_id,
+           commits) -> dict[str, Any]:
     return {"arch": net.arch(), "config": config.to_dict(), "epoch": epoch,
             "model": net.state_dict(), "optimizer": opt.state_dict(), "rng": gen.get_state(),
             "history": history, "norm": {"mean": mean, "std": std},
-            "classes": list(data_id["classes"]), "data": data_id}
+            "classes": list(data_id["classes"]), "data": data_id, "commits": commits}
 
 
 def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | None = None,
@@ -191,6 +196,7 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
     gen = torch.Generator().manual_seed(config.seed + 1)
     history: list[dict[str, float]] = []
     start = 0
+    state = None
     data_id = data_identity(data)
     if ckpt is not None and ckpt.exists() and not fresh:
         if not resume:
@@ -211,6 +217,7 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
     steps = math.ceil(n / bs)
     total = config.epochs * steps
     end = config.epochs if stop_after is None else min(config.epochs, stop_after)
+    commits = training_commits(state, git_commit() if start < end else None, trains=start < end)
     show = config.progress and sys.stderr.isatty()
     try:
         from tqdm.auto import tqdm
@@ -248,7 +255,7 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
                                          or done == end)
         if save_now:
             save_checkpoint(ckpt, _state(net, opt, gen, config, done, history, mean, std,
-                                         data_id))
+                                         data_id, commits))
         if log is not None and ((config.log_every and done % config.log_every == 0) or save_now):
             log(f"[{_label(config)}] epoch {done}/{config.epochs} "
                 f"loss {rec['loss']:.5f} eq {rec['eq_loss']:.5f} lam {lam:g} "
@@ -256,4 +263,4 @@ def train(config: TrainConfig, data: ImageData, out_dir: str | os.PathLike | Non
     net.eval()
     finished = (history[-1]["epoch"] if history else 0) >= config.epochs
     metrics = evaluate(net, test, config) if (test is not None and finished) else {}
-    return TrainResult(net, config, history, ckpt, metrics, finished)
+    return TrainResult(net, config, history, ckpt, metrics, finished, commits)
