@@ -88,16 +88,19 @@ class ResultRecord:
     def provenance(self, short: bool = False) -> str:
         """``commit X``, and where the checkout moved while the run ran, to which commit."""
         def name(c: str | None) -> str:
-            if c is None:
-                return "unknown"
-            sha = c.removesuffix("+dirty")
-            return (sha[:12] if short else sha) + ("+dirty" if c != sha else "")
+            return "unknown" if c is None else _short_commit(c) if short else c
 
         text = f"commit {name(self.commit)}"
         if self.commit_at_write is not None:
             text += (f" (the checkout was at {name(self.commit_at_write)} when the record was "
                      "written; modules imported late in the run may come from it)")
         return text
+
+
+def _short_commit(commit: str) -> str:
+    """A commit by its first 12 hex digits, keeping ``+dirty``."""
+    sha = commit.removesuffix("+dirty")
+    return sha[:12] + ("+dirty" if commit != sha else "")
 
 
 _NOW = object()
@@ -352,7 +355,7 @@ def _shown(key: str, value: Any) -> Any:
     if key == "data" and isinstance(value, str) and ("/" in value or "\\" in value):
         return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     if key == "trained_at" and isinstance(value, list):
-        return [c[:12] + ("+dirty" if c.endswith("+dirty") else "") for c in value]
+        return [_short_commit(c) for c in value]
     return value
 
 

@@ -120,8 +120,10 @@ def test_resume_equals_uninterrupted_and_reuse(tiny_data, tmp_path, monkeypatch)
     state = load_checkpoint(path)
     state["history"][0]["seconds"] = 1000.0
     save_checkpoint(path, state)
-    secs = [h["seconds"] for h in train_recipe(cfg, train, None, tmp_path / "c").history]
+    res_c = train_recipe(cfg, train, None, tmp_path / "c")
+    secs = [h["seconds"] for h in res_c.history]
     assert secs[0] == 1000.0 and 1000.0 < secs[1] < secs[2]
+    assert res_c.train_seconds == secs[2]
     # a finished checkpoint is reused, not retrained; another config is refused
     again = train_recipe(cfg, train, None, tmp_path / "b")
     assert _same_state(again.net, full.net) and len(again.history) == 3

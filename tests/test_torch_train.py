@@ -99,6 +99,7 @@ def test_resume_equals_uninterrupted_run(small, tmp_path):
     assert resumed.finished and [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     secs = [h["seconds"] for h in resumed.history]       # cumulative across the resume
     assert secs == sorted(secs) and secs[2] > secs[1] > 0
+    assert resumed.train_seconds == secs[-1] and part.train_seconds == secs[1]
     for (k, a), (_, b) in zip(full.net.state_dict().items(), resumed.net.state_dict().items()):
         assert torch.equal(a, b), k
     assert full.history[-1]["loss"] == resumed.history[-1]["loss"]

@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
               "k_error": f["k_error"]} for f in summary["fits"]]
     leave_record(args, "attention-heads", s, train_data.source, rows,
                  time.perf_counter() - t0, [out / "figure3.png"],
-                 train_seconds=[res.history[-1]["seconds"] if res.history else None],
+                 train_seconds=[res.train_seconds],
                  commit=commit, trained_at=res.commits)
     log(f"done in {time.perf_counter() - t0:.1f} s; figure and results in {out}")
     return 0

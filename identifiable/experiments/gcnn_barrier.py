@@ -376,8 +376,8 @@ def _measure_net(plain, res, recipe: str, seed: int, s: dict[str, Any], inv_x, m
               "arch": RECIPES[recipe].arch, "net": s["arch"],
               "image_size": int(train.images.shape[1]), "group_labels": list(b.labels),
               "width": s["width"], "epochs": s["epochs"],
-              "train_seconds": res.history[-1]["seconds"] if res.history else None,
-              "trained_at": list(getattr(res, "commits", [])),
+              "train_seconds": res.train_seconds,
+              "trained_at": list(res.commits),
               "description": RECIPES[recipe].description,
               "perm0": b.perms[0].tolist()}
     if b.labels:

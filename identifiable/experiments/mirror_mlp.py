@@ -193,7 +193,7 @@ def _run(args: argparse.Namespace) -> int:
             if not res.finished:  # pragma: no cover - only with stop_after
                 continue
             log(f"[{task}-{act}] trained {s['epochs']} epochs; test {res.metrics}")
-            seconds.append(res.history[-1]["seconds"] if res.history else None)
+            seconds.append(res.train_seconds)
             trained_at.extend(res.commits)
             for probe in probes:
                 images = test_data.tensor(args.device) if probe == "crops" else None

@@ -130,6 +130,12 @@ class TrainedClassifier:
     #: the commits that trained the net (:func:`identifiable.torch.checkpoint.training_commits`)
     commits: list[str] = dataclasses.field(default_factory=list)
 
+    @property
+    def train_seconds(self) -> float | None:
+        """Training time so far, accumulated across resumes (the last epoch's ``seconds``);
+        None before any epoch."""
+        return self.history[-1]["seconds"] if self.history else None
+
 
 def checkpoint_path(out_dir: str | os.PathLike, recipe: str, seed: int,
                     net: str = "vgg11") -> Path:

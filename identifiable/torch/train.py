@@ -125,6 +125,12 @@ class TrainResult:
     #: the commits that trained the net (:func:`identifiable.torch.checkpoint.training_commits`)
     commits: list[str] = field(default_factory=list)
 
+    @property
+    def train_seconds(self) -> float | None:
+        """Training time so far, accumulated across resumes (the last epoch's ``seconds``);
+        None before any epoch."""
+        return self.history[-1]["seconds"] if self.history else None
+
 
 def build_model(config: TrainConfig, mean=None, std=None, n_classes: int = 10):
     """The network the config asks for, seeded with ``config.seed``."""
